@@ -1,0 +1,39 @@
+# avbook: `make book` builds the HTML book, `make test` runs the tests and every chapter at smoke scale.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+CHAPTERS := world mil psp lvs dsol
+CHAPTER ?= $(CHAPTERS)
+
+.PHONY: book test reproduce clean venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install --quiet -e '.[book,test]'
+	# tinysoundfont declares pyaudio (live playback only, fails to build): install it without deps
+	$(BIN)/python -m pip install --quiet --no-deps 'tinysoundfont==0.3.*'
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (avbook)" >/dev/null
+	touch $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build . --warningiserror --keep-going --quiet
+	@echo "book: open _build/html/index.html"
+
+test: $(STAMP)
+	AVLIB_SCALE=smoke $(BIN)/python -m pytest tests book --nbval-lax -q -p no:cacheprovider \
+	  --durations=10; status=$$?; \
+	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$status
+
+reproduce: $(STAMP)
+	@for c in $(CHAPTER); do \
+	  echo "== re-executing book/$$c.ipynb at book scale"; \
+	  $(BIN)/papermill book/$$c.ipynb book/$$c.ipynb -p scale book --cwd book -k python3 || exit 1; \
+	done
+	$(MAKE) book
+
+clean:
+	rm -rf _build

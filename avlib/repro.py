@@ -1,0 +1,137 @@
+"""Reproducibility helpers: seeding, scales, devices and provenance.
+
+One ``seed`` sets Python, NumPy and torch; CPU runs are bit-repeatable. Scales are
+named presets (``smoke``, ``book``, ``paper``) that each chapter maps to its sizes.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import random
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import avlib
+
+SCALES = ("smoke", "book", "paper")
+DEVICES = ("auto", "cpu", "cuda")
+_PACKAGE_DIR = Path(avlib.__file__).resolve().parent
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) and make CPU kernels deterministic."""
+    if not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    random.seed(int(seed))
+    np.random.seed(int(seed) % 2**32)
+    torch.manual_seed(int(seed))
+    torch.cuda.manual_seed_all(int(seed))
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+def check_scale(scale: str) -> str:
+    """Return ``scale`` if it is one of :data:`SCALES`, else raise a clear ``ValueError``."""
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; valid scales are {', '.join(SCALES)}")
+    return scale
+
+
+def default_scale() -> str:
+    """The scale from ``AVLIB_SCALE`` (what CI sets to ``smoke``), else ``book``."""
+    return check_scale(os.environ.get("AVLIB_SCALE", "book"))
+
+
+def pick(scale: str, **by_scale):
+    """Pick the value for ``scale`` from keyword arguments ``smoke=``, ``book=``, ``paper=``."""
+    check_scale(scale)
+    missing = [s for s in SCALES if s not in by_scale]
+    if missing:
+        raise ValueError(f"pick() needs a value for every scale; missing {missing}")
+    return by_scale[scale]
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """Map ``"auto"`` to CUDA when available (else CPU); validate explicit names."""
+    if device not in DEVICES:
+        raise ValueError(f"unknown device {device!r}; valid devices are {', '.join(DEVICES)}")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but torch.cuda.is_available() is False; "
+                         "use device='cpu' or 'auto'")
+    return torch.device(device)
+
+
+def source_hash(*modules: str) -> str:
+    """SHA-256 (first 12 hex digits) of avlib's Python sources.
+
+    With no argument the whole package is hashed; with module paths relative to the
+    package (``"world"``, ``"models/encoders.py"``) only those files or folders are.
+    """
+    roots = [_PACKAGE_DIR / m for m in modules] if modules else [_PACKAGE_DIR]
+    files = []
+    for root in roots:
+        if root.is_file():
+            files.append(root)
+        elif root.is_dir():
+            files.extend(sorted(root.rglob("*.py")))
+        elif root.with_suffix(".py").is_file():
+            files.append(root.with_suffix(".py"))
+        else:
+            raise FileNotFoundError(f"no avlib module {root}")
+    h = hashlib.sha256()
+    for f in sorted(files):
+        h.update(str(f.relative_to(_PACKAGE_DIR)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process (and reaped children) in MiB."""
+    self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    child_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(self_kb, child_kb) / 1024
+
+
+class Timer:
+    """Wall-clock timer started at construction; ``elapsed`` in seconds."""
+
+    def __init__(self):
+        self.start = time.perf_counter()
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+
+def provenance(scale: str, device, seeds=None, timer: Timer | None = None) -> dict:
+    """What produced a result: avlib version and source hash, torch, device, scale, seeds, time, memory."""
+    info = {
+        "avlib_version": avlib.__version__,
+        "avlib_source_hash": source_hash(),
+        "torch_version": torch.__version__,
+        "python": platform.python_version(),
+        "device": str(device),
+        "device_name": (torch.cuda.get_device_name(0) if str(device).startswith("cuda")
+                        else platform.processor() or platform.machine()),
+        "cpu_threads": torch.get_num_threads(),
+        "scale": scale,
+        "seeds": list(seeds) if seeds is not None else None,
+        "peak_memory_mb": round(peak_memory_mb(), 1),
+        "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+    }
+    if timer is not None:
+        info["wall_time_s"] = round(timer.elapsed, 1)
+    return info
+
+
+def format_provenance(info: dict) -> str:
+    """Provenance as aligned ``key: value`` lines for a chapter's last cell."""
+    width = max(len(k) for k in info)
+    return "\n".join(f"{k:<{width}} : {v}" for k, v in info.items())

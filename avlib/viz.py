@@ -1,0 +1,137 @@
+"""Plots shared by the chapters: frames with boxes, spectrograms, heatmaps, timelines,
+similarity matrices and t-SNE scatters. Every function draws into a matplotlib ``Axes``
+(a new figure when none is given) and returns it.
+"""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+from matplotlib.patches import Patch, Rectangle
+
+from .audio import SAMPLE_RATE, log_mel
+
+SOUNDING, SILENT = "#2ca02c", "#d62728"
+
+
+def _ax(ax, figsize=(3, 3)):
+    return ax if ax is not None else plt.subplots(figsize=figsize)[1]
+
+
+def show_frame(frame, objects=(), classes=None, ax=None, title=None, label_boxes=True):
+    """An image with its objects' boxes: green if sounding, red if silent."""
+    ax = _ax(ax)
+    ax.imshow(frame)
+    for o in objects:
+        x0, y0, x1, y1 = o["box"]
+        color = SOUNDING if o.get("sounding", True) else SILENT
+        ax.add_patch(Rectangle((x0 - .5, y0 - .5), x1 - x0, y1 - y0, fill=False, lw=1.5, ec=color))
+        if label_boxes and classes is not None:
+            ax.text(x0, y0 - 1, classes[o["class"]], color="white", fontsize=6, va="bottom",
+                    bbox=dict(fc=color, ec="none", pad=0.5, alpha=.8))
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=8)
+    return ax
+
+
+def frame_grid(frames, objects=None, classes=None, ncols=10, titles=None, size=1.2):
+    """A grid of frames (with boxes when ``objects`` is given); returns the figure."""
+    n = len(frames)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + .2), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        if k < n:
+            show_frame(frames[k], objects[k] if objects is not None else (), classes, ax,
+                       titles[k] if titles is not None else None, label_boxes=False)
+        else:
+            ax.set_axis_off()
+    fig.tight_layout(pad=0.2)
+    return fig
+
+
+def spectrogram(wave, ax=None, sample_rate=SAMPLE_RATE, title=None):
+    """Log-mel spectrogram (64 bands, dB) of a waveform with a time axis in seconds."""
+    ax = _ax(ax, (4, 2))
+    spec = log_mel(wave, sample_rate).numpy()
+    ax.imshow(spec, origin="lower", aspect="auto", cmap="magma",
+              extent=(0, len(wave) / sample_rate, 0, spec.shape[0]))
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("mel band")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+def heatmap_overlay(frame, heat, ax=None, alpha=0.5, cmap="jet", title=None, objects=(), classes=None):
+    """A heatmap (any resolution, upsampled to the frame) over an image, with optional boxes."""
+    ax = show_frame(frame, objects, classes, ax, title, label_boxes=False)
+    h, w = frame.shape[:2]
+    ax.imshow(np.asarray(heat, dtype=float), cmap=cmap, alpha=alpha, extent=(-.5, w - .5, h - .5, -.5),
+              interpolation="bilinear")
+    return ax
+
+
+def segment_timeline(tracks: dict, ax=None, title=None):
+    """Rows of per-segment booleans or labels (audible / visible / event / predictions).
+
+    ``tracks`` maps a row name to a length-T array; booleans are drawn as filled cells,
+    integer labels as their value written in the cell.
+    """
+    names = list(tracks)
+    T = len(next(iter(tracks.values())))
+    ax = _ax(ax, (0.45 * T + 1.2, 0.35 * len(names) + 0.5))
+    palette = sns.color_palette("tab10")
+    for r, name in enumerate(names):
+        vals = np.asarray(tracks[name])
+        for t, v in enumerate(vals):
+            if vals.dtype == bool:
+                if v:
+                    ax.add_patch(Rectangle((t, r + .1), 1, .8, color=palette[r % 10]))
+            else:
+                ax.text(t + .5, r + .5, str(v), ha="center", va="center", fontsize=7)
+                ax.add_patch(Rectangle((t, r + .1), 1, .8, fill=False, ec="0.7"))
+    ax.set_xlim(0, T)
+    ax.set_ylim(len(names), 0)
+    ax.set_yticks(np.arange(len(names)) + .5, names)
+    ax.set_xticks(np.arange(T) + .5, [str(t) for t in range(T)])
+    ax.set_xlabel("segment (s)")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+def similarity_matrix(matrix, ax=None, title=None, xlabel="", ylabel="", annotate=False, cmap="viridis"):
+    """A matrix as a heatmap (e.g. PSP's γ_va or a confusion matrix)."""
+    ax = _ax(ax, (3.2, 2.8))
+    sns.heatmap(np.asarray(matrix), ax=ax, cmap=cmap, annot=annotate, fmt=".2f", cbar=True, square=True,
+                annot_kws={"fontsize": 6})
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+def tsne_scatter(features, labels, classes=None, ax=None, title=None, seed=0, perplexity=30.0):
+    """t-SNE (scikit-learn) of features, coloured by label; returns the Axes."""
+    from sklearn.manifold import TSNE
+    x = np.asarray(features, dtype=np.float32).reshape(len(features), -1)
+    perplexity = min(perplexity, max(2.0, (len(x) - 1) / 3))
+    emb = TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(x)
+    ax = _ax(ax, (3.5, 3.5))
+    names = np.asarray(classes)[labels] if classes is not None else np.asarray(labels)
+    sns.scatterplot(x=emb[:, 0], y=emb[:, 1], hue=names, ax=ax, s=8, palette="tab20", legend=False,
+                    linewidth=0)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+def legend_sounding(ax):
+    """Legend for the sounding (green) / silent (red) box colours."""
+    ax.legend(handles=[Patch(ec=SOUNDING, fill=False, label="sounding"), Patch(ec=SILENT, fill=False, label="silent")],
+              fontsize=7, loc="lower right")
+    return ax
