@@ -135,3 +135,15 @@ def format_provenance(info: dict) -> str:
     """Provenance as aligned ``key: value`` lines for a chapter's last cell."""
     width = max(len(k) for k in info)
     return "\n".join(f"{k:<{width}} : {v}" for k, v in info.items())
+
+
+def save_results(name: str, results, info: dict, out_dir="results") -> Path:
+    """Write ``{"provenance": info, "results": results}`` as JSON to ``out_dir/name-<scale>.json``."""
+    import json
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}-{info.get('scale', 'unknown')}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({"provenance": info, "results": results}, indent=1, default=str))
+    os.replace(tmp, path)
+    return path
