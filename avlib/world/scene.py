@@ -1,7 +1,7 @@
 """Scene composition: paste icons on backgrounds with exact boxes, mix sounds at an SNR.
 
 Boxes are ``(x0, y0, x1, y1)`` in pixels with exclusive ends, the tight box of the
-icon's opaque pixels (alpha ≥ 128), so that a box always covers what was drawn.
+icon's drawn pixels (alpha > 0), so that a box always covers what was drawn.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 from .assets import SAMPLE_RATE, icon_at, random_background
 from .sounds import TARGET_RMS
 
-ALPHA_OPAQUE = 128
+ALPHA_OPAQUE = 1  # every pixel the icon touches counts: a box covers all that was drawn
 
 
 @dataclass

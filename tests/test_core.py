@@ -1,0 +1,99 @@
+"""avlib core: scales and devices, seeding, log-mel shapes, the train-or-load cache, fit."""
+import numpy as np
+import pytest
+import torch
+
+from avlib.audio import image_to_tensor, log_mel, tensor_to_image
+from avlib.calibration import ave_split
+from avlib.models.encoders import AudioEncoder, VisualEncoder
+from avlib.repro import check_scale, pick, provenance, resolve_device, seed_everything, source_hash
+from avlib.train import batches, fit, train_or_load
+
+
+def test_unknown_scale_and_device_raise_naming_valid_values():
+    with pytest.raises(ValueError, match="smoke, book, paper"):
+        check_scale("huge")
+    with pytest.raises(ValueError, match="auto, cpu, cuda"):
+        resolve_device("tpu")
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert pick("book", smoke=1, book=2, paper=3) == 2
+    with pytest.raises(ValueError, match="missing"):
+        pick("book", smoke=1, book=2)
+
+
+def test_seed_everything_repeats_torch_and_numpy():
+    seed_everything(7)
+    a = (torch.rand(3), np.random.rand(3))
+    seed_everything(7)
+    b = (torch.rand(3), np.random.rand(3))
+    assert torch.equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+
+
+def test_log_mel_shapes_and_frames():
+    spec = log_mel(np.zeros((2, 16000), np.float32) + 0.01)
+    assert spec.shape == (2, 64, 101)  # 10 ms hop, centred: 16000 // 160 + 1 frames
+    assert log_mel(torch.randn(8000)).shape == (64, 51)
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        log_mel(np.zeros(1))
+
+
+def test_log_mel_of_a_tone_peaks_at_its_band():
+    t = np.arange(16000) / 16000
+    low = log_mel(np.sin(2 * np.pi * 300 * t)).mean(-1).argmax()
+    high = log_mel(np.sin(2 * np.pi * 3000 * t)).mean(-1).argmax()
+    assert high > low + 10
+
+
+def test_image_round_trip_and_bad_input():
+    img = np.random.default_rng(0).integers(0, 256, (2, 8, 8, 3), dtype=np.uint8)
+    x = image_to_tensor(img)
+    assert x.shape == (2, 3, 8, 8)
+    np.testing.assert_array_equal(tensor_to_image(x), img)
+    with pytest.raises(ValueError, match="uint8"):
+        image_to_tensor(img.astype(np.float32))
+
+
+def test_encoders_give_paper_like_shapes():
+    assert VisualEncoder(32)(torch.zeros(2, 3, 112, 112)).shape == (2, 32, 7, 7)
+    assert AudioEncoder()(torch.zeros(2, 16000)).shape == (2, 128)
+
+
+def test_train_or_load_hits_the_cache_and_misses_on_new_config(tmp_path):
+    calls = []
+
+    def train(model):
+        calls.append(1)
+        with torch.no_grad():
+            model.weight.fill_(len(calls))
+        return {"score": float(len(calls))}
+
+    build = lambda: torch.nn.Linear(2, 1)  # noqa: E731
+    m1, r1, hit1 = train_or_load("toy", {"a": 1}, build, train, cache_dir=tmp_path)
+    m2, r2, hit2 = train_or_load("toy", {"a": 1}, build, train, cache_dir=tmp_path)
+    m3, r3, hit3 = train_or_load("toy", {"a": 2}, build, train, cache_dir=tmp_path)
+    assert (hit1, hit2, hit3) == (False, True, False)
+    assert torch.equal(m1.weight, m2.weight) and r2 == r1 and r3 == {"score": 2.0}
+    assert len(list(tmp_path.glob("*.tmp"))) == 0 and len(list(tmp_path.glob("toy-*.pt"))) == 2
+
+
+def test_fit_learns_a_separable_problem_and_is_repeatable():
+    def run():
+        seed_everything(0)
+        x = torch.randn(256, 4)
+        y = (x[:, 0] > 0).long()
+        model = torch.nn.Linear(4, 2)
+        hist = fit(model, lambda e: batches(x, y, batch_size=32, shuffle=True, seed=e),
+                   lambda m, b: torch.nn.functional.cross_entropy(m(b[0]), b[1]), epochs=5, lr=0.05,
+                   val_fn=lambda m: (m(x).argmax(1) == y).float().mean().item(), device="cpu", progress=False)
+        return hist, model
+
+    (h1, m1), (h2, m2) = run(), run()
+    assert h1.best_val > 0.95 and h1.loss[-1] < h1.loss[0]
+    assert torch.equal(m1.weight, m2.weight), "same seed must give the same weights on CPU"
+
+
+def test_ave_split_proportions_and_provenance():
+    tr, va, te = ave_split(4143)
+    assert (tr.stop - tr.start, va.stop - va.start, te.stop - te.start) == (3339, 402, 402)
+    info = provenance("smoke", "cpu", [0])
+    assert info["avlib_source_hash"] == source_hash() and info["scale"] == "smoke"
