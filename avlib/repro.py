@@ -57,7 +57,12 @@ def pick(scale: str, **by_scale):
 
 
 def resolve_device(device: str = "auto") -> torch.device:
-    """Map ``"auto"`` to CUDA when available (else CPU); validate explicit names."""
+    """Map ``"auto"`` to CUDA when available (else CPU); validate explicit names.
+
+    A ``torch.device`` passes through unchanged.
+    """
+    if isinstance(device, torch.device):
+        return device
     if device not in DEVICES:
         raise ValueError(f"unknown device {device!r}; valid devices are {', '.join(DEVICES)}")
     if device == "auto":

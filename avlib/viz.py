@@ -135,3 +135,40 @@ def legend_sounding(ax):
     ax.legend(handles=[Patch(ec=SOUNDING, fill=False, label="sounding"), Patch(ec=SILENT, fill=False, label="silent")],
               fontsize=7, loc="lower right")
     return ax
+
+
+def _png_data_uri(rgba: np.ndarray) -> str:
+    import base64
+    import io
+
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.fromarray(rgba).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _wav_data_uri(wave: np.ndarray, rate: int = SAMPLE_RATE) -> str:
+    import base64
+    import io
+
+    import soundfile as sf
+    buf = io.BytesIO()
+    sf.write(buf, np.clip(wave, -1, 1), rate, format="WAV", subtype="PCM_16")
+    return "data:audio/wav;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def category_table(categories, variant: int = 8, icon_px: int = 36) -> str:
+    """An HTML table of categories: icon, name, group, sound source and an audio player."""
+    from .world import sound_bank
+    kinds = {"gm": "soundfont program {}", "drums": "soundfont drum kit", "speech": "espeak-ng voice {}",
+             "synth": "synthesized: {}"}
+    rows = []
+    for c in categories:
+        kind, *args = c.recipe
+        source = kinds[kind].format(*(args[:1] or [""]))
+        rows.append(
+            f"<tr><td><img src='{_png_data_uri(c.icon)}' width='{icon_px}' alt='{c.name}'/></td>"
+            f"<td>{c.name}</td><td>{c.group}</td><td>{source}</td>"
+            f"<td><audio controls preload='none' src='{_wav_data_uri(sound_bank(c.name)[variant])}'></audio></td></tr>")
+    head = "<tr><th>icon</th><th>category</th><th>group</th><th>sound</th><th>listen</th></tr>"
+    return f"<table>{head}{''.join(rows)}</table>"
