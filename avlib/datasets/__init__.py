@@ -1,0 +1,1 @@
+"""Loaders for the papers' real datasets in their public layouts (``data_root`` set)."""

@@ -1,0 +1,232 @@
+"""Positive Sample Propagation (Zhou et al., CVPR 2021) and its AVEL backbone (Tian et al., ECCV 2018).
+
+One network, :class:`AVELocalizer`, whose settings give every row of the paper's tables:
+
+- Sec. 4.2 feature extraction and encoding: :class:`AVGA` (audio-guided visual attention,
+  Tian et al. 2018) over the h×w visual map, then one Bi-LSTM per modality
+  (:class:`Encoder`); optional self-attention before the Bi-LSTMs (the paper's SAPSP).
+- Sec. 4.3, Eq. 1–3: :class:`PSP` (all-pair similarity, pruning, propagation with a
+  residual); the pruning itself is :func:`prune_connections`. ``tau`` selects the variant:
+  ``tau=None`` (τ = −∞, ASP: every connection, negative ones included), ``tau=0`` (WPSP:
+  negative connections cut), ``tau=0.095`` (PSP).
+- Sec. 4.4, Eq. 4–6: layer-normalised average fusion (:class:`AVELocalizer` with
+  ``fusion="ln_avg"``), the fully supervised head (two FC layers), the weakly supervised
+  head with (Eq. 5) or without (Eq. 6) the weighting branch.
+- AVEL (Tian et al. 2018): the same encoder, no PSP, concatenation fusion
+  (:func:`avlib.models.avel.avel`).
+
+Losses (Eq. 7–11) are in :mod:`avlib.losses`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+EPS = 1e-12
+
+
+@dataclass(frozen=True)
+class PSPConfig:
+    """Settings of :class:`AVELocalizer`. Defaults: the paper's PSP, sized for a CPU.
+
+    The official code uses ``d_model=256`` (Bi-LSTM hidden 128 per direction),
+    ``att_hidden=512`` and τ = 0.099 (full) / 0.095 (weak); the paper's Table 3 reports
+    its best accuracy at τ = 0.095 in both settings, which is the default here.
+    """
+    visual_dim: int = 512
+    audio_dim: int = 128
+    num_classes: int = 29          # event classes + background (AVE: 28 + 1)
+    d_in: int = 128                # width of the projected features fed to the Bi-LSTMs
+    d_model: int = 256             # d_l, the Bi-LSTM output (two directions)
+    att_hidden: int = 256          # AVGA hidden size
+    cls_hidden: int = 64           # first FC of the classifier (official: 256→64→29)
+    psp: bool = True               # False: "w/o PSP" (and AVEL)
+    tau: float | None = 0.095      # None: τ = −∞ (ASP); 0: WPSP; > 0: PSP
+    renormalize: bool = True       # the second ℓ1 normalisation after thresholding (Eq. 2)
+    self_attention: bool = False   # SAPSP: self-attention before the Bi-LSTMs
+    fusion: str = "ln_avg"         # "ln_avg" (PSP, Eq. 4) or "concat" (AVEL)
+    weak: bool = False             # weakly supervised head (Eq. 5/6)
+    weighting: bool = True         # the weak head's weighting branch (Eq. 5); False → Eq. 6
+    dropout: float = 0.1
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class AVGA(nn.Module):
+    """Audio-guided visual attention (Tian et al. 2018, Sec. 3.2), used by PSP in Sec. 4.2.
+
+    ω_t = softmax(wᵀ tanh(U_v V_t + (U_a a_t) 1ᵀ)) over the N = h·w positions,
+    v_t^att = Σ_i ω_t,i V_t,i. Input ``visual (B, T, N, C)``, ``audio (B, T, D)``;
+    returns the attended visual ``(B, T, C)`` and the attention ``(B, T, N)``.
+    """
+
+    def __init__(self, visual_dim: int, audio_dim: int, hidden: int):
+        super().__init__()
+        self.visual = nn.Linear(visual_dim, hidden)
+        self.audio = nn.Linear(audio_dim, hidden)
+        self.score = nn.Linear(hidden, 1, bias=False)
+
+    def forward(self, visual, audio):
+        h = torch.tanh(self.visual(visual) + self.audio(audio).unsqueeze(2))
+        att = torch.softmax(self.score(h).squeeze(-1), dim=-1)
+        return torch.einsum("btn,btnc->btc", att, visual), att
+
+
+class SelfAttention(nn.Module):
+    """Single-modality self-attention over the T segments (Vaswani et al.), residual + LayerNorm (SAPSP)."""
+
+    def __init__(self, dim: int, heads: int = 4, dropout: float = 0.1):
+        super().__init__()
+        self.att = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, x):
+        return self.norm(x + self.att(x, x, x, need_weights=False)[0])
+
+
+class Encoder(nn.Module):
+    """Sec. 4.2: AVGA, projections, optional self-attention, one Bi-LSTM per modality.
+
+    Returns ``v_lstm, a_lstm`` of shape ``(B, T, d_model)`` and the AVGA attention.
+    """
+
+    def __init__(self, cfg: PSPConfig):
+        super().__init__()
+        if cfg.d_model % 2:
+            raise ValueError(f"d_model must be even (two LSTM directions), got {cfg.d_model}")
+        self.avga = AVGA(cfg.visual_dim, cfg.audio_dim, cfg.att_hidden)
+        self.v_proj = nn.Linear(cfg.visual_dim, cfg.d_in)
+        self.a_proj = nn.Linear(cfg.audio_dim, cfg.d_in)
+        self.v_sa = SelfAttention(cfg.d_in) if cfg.self_attention else None
+        self.a_sa = SelfAttention(cfg.d_in) if cfg.self_attention else None
+        self.v_lstm = nn.LSTM(cfg.d_in, cfg.d_model // 2, batch_first=True, bidirectional=True)
+        self.a_lstm = nn.LSTM(cfg.d_in, cfg.d_model // 2, batch_first=True, bidirectional=True)
+
+    def forward(self, visual, audio):
+        v_att, att = self.avga(visual, audio)
+        v, a = self.v_proj(v_att), self.a_proj(audio)
+        if self.v_sa is not None:
+            v, a = self.v_sa(v), self.a_sa(a)
+        return self.v_lstm(v)[0], self.a_lstm(a)[0], att
+
+
+def prune_connections(beta: torch.Tensor, tau: float | None, renormalize: bool = True,
+                      eps: float = EPS) -> torch.Tensor:
+    """Sec. 4.3 step 2 (Eq. 2): from raw similarities ``(…, T, T)`` to the connection weights γ.
+
+    ReLU (cuts negative connections) → row-wise ℓ1 normalisation (β̄) → keep entries with
+    β̄ ≥ τ (the indicator 𝕀(β̄ − τ)) → row-wise ℓ1 renormalisation (γ).
+    ``tau=None`` is τ = −∞ (ASP): no connection is cut, not even the negative ones, and
+    rows are divided by their ℓ1 norm (so weights keep their sign). ``renormalize=False``
+    skips the last step, as the official weakly supervised code does.
+    """
+    if tau is None:
+        return beta / beta.abs().sum(-1, keepdim=True).clamp_min(eps)
+    b = F.relu(beta)
+    b = b / b.sum(-1, keepdim=True).clamp_min(eps)
+    g = b * (b >= tau).to(b.dtype)
+    if renormalize:
+        g = g / g.sum(-1, keepdim=True).clamp_min(eps)
+    return g
+
+
+class PSP(nn.Module):
+    """Positive sample propagation, Sec. 4.3 (Eq. 1–3).
+
+    Eq. 1: β_va = (v W1v)(a W1a)ᵀ / √d_l, β_av = β_vaᵀ (before the row normalisation, so
+    each direction is normalised over its own rows). Eq. 2: γ = :func:`prune_connections`.
+    Eq. 3: v_psp = γ_va (a W2a) + v, a_psp = γ_av (v W2v) + a.
+    Returns ``v_psp, a_psp, gamma_va, gamma_av``.
+    """
+
+    def __init__(self, dim: int, tau: float | None = 0.095, renormalize: bool = True, dropout: float = 0.1):
+        super().__init__()
+        self.tau, self.renormalize, self.scale = tau, renormalize, 1.0 / math.sqrt(dim)
+        self.w1v = nn.Linear(dim, dim, bias=False)
+        self.w1a = nn.Linear(dim, dim, bias=False)
+        self.w2v = nn.Linear(dim, dim, bias=False)
+        self.w2a = nn.Linear(dim, dim, bias=False)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, v, a):
+        beta_va = self.drop(self.w1v(v)) @ self.drop(self.w1a(a)).transpose(-1, -2) * self.scale
+        gamma_va = prune_connections(beta_va, self.tau, self.renormalize)
+        gamma_av = prune_connections(beta_va.transpose(-1, -2), self.tau, self.renormalize)
+        v_psp = gamma_va @ self.drop(self.w2a(a)) + v
+        a_psp = gamma_av @ self.drop(self.w2v(v)) + a
+        return v_psp, a_psp, gamma_va, gamma_av
+
+
+class AVELocalizer(nn.Module):
+    """The full system of Fig. 2 (PSP) or, with other settings, its ablations and AVEL.
+
+    ``forward(visual (B, T, h, w, C) or (B, T, N, C), audio (B, T, D))`` returns a dict:
+    ``scores`` (B, T, C) per-segment logits (fully) or scores f^h (weak), ``v_lstm``,
+    ``a_lstm``, ``v_psp``, ``a_psp`` (the features after PSP, = after the Bi-LSTM without
+    it), ``gamma_va``/``gamma_av`` (B, T, T) when PSP is on, ``attention`` (B, T, N), and in
+    the weak setting ``video_prob`` (B, C) and ``weights`` φ (B, T).
+    """
+
+    def __init__(self, cfg: PSPConfig | None = None, **overrides):
+        super().__init__()
+        cfg = cfg or PSPConfig()
+        if overrides:
+            cfg = PSPConfig(**{**cfg.as_dict(), **overrides})
+        if cfg.fusion not in ("ln_avg", "concat"):
+            raise ValueError(f"unknown fusion {cfg.fusion!r}; use 'ln_avg' (PSP) or 'concat' (AVEL)")
+        self.cfg = cfg
+        d = cfg.d_model
+        self.encoder = Encoder(cfg)
+        self.psp = PSP(d, cfg.tau, cfg.renormalize, cfg.dropout) if cfg.psp else None
+        if cfg.fusion == "ln_avg":       # Eq. 4: f = ½[N(v W3v) + N(a W3a)], one shared LayerNorm
+            self.w3v, self.w3a = nn.Linear(d, d), nn.Linear(d, d)
+            self.norm = nn.LayerNorm(d, eps=1e-6)
+            d_f = d
+        else:                             # AVEL: concatenation of the synchronized pair
+            d_f = 2 * d
+        self.drop = nn.Dropout(cfg.dropout)
+        # two FC layers (W4, W5 in Eq. 5): per-segment scores
+        self.classifier = nn.Sequential(nn.Linear(d_f, cfg.cls_hidden), nn.ReLU(), nn.Dropout(cfg.dropout),
+                                        nn.Linear(cfg.cls_hidden, cfg.num_classes))
+        self.weighting = nn.Linear(cfg.num_classes, 1) if (cfg.weak and cfg.weighting) else None  # W6
+
+    def fuse(self, v, a):
+        if self.cfg.fusion == "ln_avg":
+            return 0.5 * (self.norm(self.w3v(v)) + self.norm(self.w3a(a)))
+        return torch.cat([v, a], -1)
+
+    def forward(self, visual, audio):
+        visual, audio = visual.float(), audio.float()
+        if visual.dim() == 5:
+            visual = visual.flatten(2, 3)
+        v_lstm, a_lstm, att = self.encoder(visual, audio)
+        out = {"v_lstm": v_lstm, "a_lstm": a_lstm, "attention": att}
+        if self.psp is not None:
+            v, a, g_va, g_av = self.psp(v_lstm, a_lstm)
+            out.update(gamma_va=g_va, gamma_av=g_av)
+        else:
+            v, a = v_lstm, a_lstm
+        out.update(v_psp=v, a_psp=a)
+        f = self.fuse(self.drop(v), self.drop(a))
+        out["fused"] = f
+        scores = self.classifier(f)
+        out["scores"] = scores
+        if self.cfg.weak:
+            if self.weighting is not None:   # Eq. 5: φ = σ(f^h W6), o = s(f_avg(f^h ⊙ Φ))
+                phi = torch.sigmoid(self.weighting(scores))
+                out["weights"] = phi.squeeze(-1)
+                pooled = (scores * phi).mean(1)
+            else:                            # Eq. 6: o = s(f_avg(f^h))
+                pooled = scores.mean(1)
+            out["video_prob"] = torch.softmax(pooled, -1)
+        return out
+
+    @torch.no_grad()
+    def predict(self, visual, audio) -> torch.Tensor:
+        """Per-segment class predictions ``(B, T)`` (argmax of the segment scores, both settings)."""
+        return self(visual, audio)["scores"].argmax(-1)
