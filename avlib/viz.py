@@ -147,14 +147,20 @@ def _png_data_uri(rgba: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def _wav_data_uri(wave: np.ndarray, rate: int = SAMPLE_RATE) -> str:
+def _flac_data_uri(wave: np.ndarray, rate: int = SAMPLE_RATE) -> str:
     import base64
     import io
 
     import soundfile as sf
     buf = io.BytesIO()
-    sf.write(buf, np.clip(wave, -1, 1), rate, format="WAV", subtype="PCM_16")
-    return "data:audio/wav;base64," + base64.b64encode(buf.getvalue()).decode()
+    sf.write(buf, np.clip(wave, -1, 1), rate, format="FLAC", subtype="PCM_16")
+    return "data:audio/flac;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def audio_player(wave: np.ndarray, rate: int = SAMPLE_RATE, label: str = "") -> str:
+    """HTML for an audio player holding the waveform as lossless FLAC (smaller than WAV)."""
+    caption = f"<div style='font-size:80%'>{label}</div>" if label else ""
+    return f"{caption}<audio controls preload='none' src='{_flac_data_uri(wave, rate)}'></audio>"
 
 
 def category_table(categories, variant: int = 8, icon_px: int = 36) -> str:
@@ -169,6 +175,6 @@ def category_table(categories, variant: int = 8, icon_px: int = 36) -> str:
         rows.append(
             f"<tr><td><img src='{_png_data_uri(c.icon)}' width='{icon_px}' alt='{c.name}'/></td>"
             f"<td>{c.name}</td><td>{c.group}</td><td>{source}</td>"
-            f"<td><audio controls preload='none' src='{_wav_data_uri(sound_bank(c.name)[variant])}'></audio></td></tr>")
+            f"<td>{audio_player(sound_bank(c.name)[variant])}</td></tr>")
     head = "<tr><th>icon</th><th>category</th><th>group</th><th>sound</th><th>listen</th></tr>"
     return f"<table>{head}{''.join(rows)}</table>"

@@ -24,4 +24,4 @@ def test_segment_timeline_fills_true_cells_only():
 def test_category_table_has_an_icon_and_a_player_per_category():
     html = viz.category_table(CATEGORIES[:3])
     assert html.count("<audio") == 3 and html.count("<img") == 3
-    assert "data:audio/wav;base64," in html
+    assert "data:audio/flac;base64," in html
