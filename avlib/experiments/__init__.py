@@ -1,0 +1,1 @@
+"""Experiment runners: the train-or-load grids that the chapters call."""
