@@ -1,0 +1,276 @@
+"""Train-or-load experiments of the PSP chapter (Zhou et al., CVPR 2021).
+
+- :func:`settings`   the sizes of each scale (data, epochs, batch, model widths, seeds)
+- :func:`load_data`  AVE-shaped features: the world's ``events`` task through the frozen
+  world-pretrained encoders, or the real AVE files (``data_root``)
+- :func:`run`        one (setting, variant, seed): train with validation model selection,
+  evaluate segment accuracy on test; cached by config with :func:`avlib.train.train_or_load`
+- :func:`grid`, :func:`summarize`  many runs → a tidy DataFrame → mean ± std per row
+- :func:`stage_features`, :func:`silhouettes`  features after the CNN / Bi-LSTM / PSP (Fig. 5)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..calibration import ave_split
+from ..losses import fully_loss, weak_bce, weak_labels
+from ..metrics.classification import segment_accuracy
+from ..models.psp import AVELocalizer, PSPConfig
+from ..repro import pick, resolve_device
+from ..train import batches, fit, train_or_load
+
+MODULES = ("models/psp.py", "models/avel.py", "losses.py", "experiments/psp.py", "train.py",
+           "metrics/classification.py")
+
+# Model settings of every row (Table 1 and 2); the loss / head knobs are ``lam`` and ``weighting``.
+VARIANTS = {
+    "w/o PSP": {"psp": False},
+    "ASP": {"tau": None},
+    "WPSP": {"tau": 0.0},
+    "SAPSP": {"self_attention": True},
+    "PSP": {},
+    "AVEL": {"psp": False, "fusion": "concat"},
+}
+PAPER = {  # the paper's reported accuracies on real AVE (%), for side-by-side tables
+    "table1": {"full": {"w/o PSP": 73.7, "ASP": 75.9, "WPSP": 76.0, "SAPSP": 75.4, "PSP": 77.8},
+               "weak": {"w/o PSP": 70.2, "ASP": 71.2, "WPSP": 71.2, "SAPSP": 70.8, "PSP": 73.5}},
+    "table2": {("full", "L_ce"): {"PSP": 76.6, "AVEL": 69.8}, ("full", "L_ce + λL_avps"): {"PSP": 77.8, "AVEL": 71.3},
+               ("weak", "w/o weighting branch"): {"PSP": 71.6, "AVEL": 66.9},
+               ("weak", "w/ weighting branch"): {"PSP": 73.5, "AVEL": 69.2}},
+    "table3": {"full": {0.0: 75.9, 0.025: 76.1, 0.075: 75.3, 0.095: 77.8, 0.115: 76.6},
+               "weak": {0.0: 71.2, 0.025: 71.7, 0.075: 70.4, 0.095: 73.5, 0.115: 72.8}},
+    "table4": {"AVEL": (68.6, 66.7), "AVSDN": (72.6, 67.3), "CMAN": (73.3, 70.4), "DAM": (74.5, None),
+               "AVRB": (74.8, 68.9), "AVIN": (75.2, 69.4), "AVT": (76.8, 70.2), "CMRA": (77.4, 72.9),
+               "PSP": (77.8, 73.5)},
+}
+
+
+def settings(scale: str) -> dict:
+    """Sizes per scale. ``paper``: the official code's 300 epochs, batch 128, lr 1e-3 ×0.8 every 60."""
+    return {
+        "n": pick(scale, smoke=60, book=1500, paper=4143),
+        "epochs": pick(scale, smoke=2, book=8, paper=300),
+        "batch_size": pick(scale, smoke=16, book=32, paper=128),
+        "lr": pick(scale, smoke=3e-3, book=3e-3, paper=1e-3),
+        "decay_every": pick(scale, smoke=1, book=4, paper=60),
+        "decay_until": pick(scale, smoke=2, book=8, paper=170),
+        "lam": 100.0,
+        "model": pick(scale, smoke=dict(d_in=32, d_model=32, att_hidden=16, cls_hidden=32),
+                      book=dict(d_in=64, d_model=64, att_hidden=16, cls_hidden=64),
+                      paper=dict(d_in=128, d_model=256, att_hidden=512, cls_hidden=64)),
+        "seeds": pick(scale, smoke=(0, 1), book=(0, 1, 2), paper=(0, 1, 2)),
+        "taus": (0.0, 0.025, 0.075, 0.095, 0.115),
+        "async_n": pick(scale, smoke=40, book=300, paper=4143),
+        "async_levels": pick(scale, smoke=(0, 3), book=(0, 2, 4), paper=(0, 1, 2, 3, 4, 5)),
+    }
+
+
+@dataclass
+class Data:
+    """AVE-shaped tensors and splits. ``visual`` stays float16 (converted per batch)."""
+    visual: torch.Tensor          # (N, T, h, w, C) float16
+    audio: torch.Tensor           # (N, T, D) float32
+    labels: torch.Tensor          # (N, T) int64, background = num_classes - 1
+    event: torch.Tensor           # (N, T) bool
+    weak: torch.Tensor            # (N, C) float32, Y_weak
+    splits: dict                  # {"train"|"val"|"test": index tensor}
+    classes: list                 # event classes (without background)
+    key: str                      # identifies the data in the train-or-load cache
+    raw: dict                     # what the loader returned (audible/visible truth, ...)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes) + 1
+
+
+def _world_features(n, scale, device, task_kw, progress):
+    from ..features import events_features, pretrained_encoders
+    from ..world import Events
+    enc = pretrained_encoders(scale, device)
+    task = Events(n, seed=0, **task_kw)
+    feats = events_features(task, enc, desc=None if progress else False)
+    return feats, f"events-{n}-{task.config!r}-{enc.key}", task
+
+
+def load_data(scale: str, device="auto", data_root=None, n: int | None = None, progress: bool = True,
+              standardize: bool = True, **task_kw) -> Data:
+    """World ``events`` features (``data_root=None``; ``task_kw`` are Events knobs) or real AVE.
+
+    ``standardize``: shift and scale every visual channel and audio dimension by the mean and
+    std of the training split (the models then converge in few epochs; a deviation from the
+    official code, which feeds the raw VGG features).
+    """
+    if data_root is not None:
+        from ..datasets.ave import load_ave
+        raw = load_ave(data_root, setting="weak", noisy=False)
+        splits = {k: torch.as_tensor(v) for k, v in raw["splits"].items()}
+        key, weak = f"ave-{data_root}", torch.as_tensor(raw["weak_labels"])
+    else:
+        n = n or settings(scale)["n"]
+        raw, key, task = _world_features(n, scale, resolve_device(device), task_kw, progress)
+        raw["event"] = raw["segment_labels"] != len(raw["classes"])
+        tr, va, te = ave_split(len(raw["segment_labels"]))
+        splits = {k: torch.arange(len(raw["segment_labels"]))[s] for k, s in zip(("train", "val", "test"), (tr, va, te))}
+        weak = None
+        raw["task"] = task
+    labels = torch.as_tensor(raw["segment_labels"]).long()
+    K = len(raw["classes"]) + 1
+    visual, audio = torch.as_tensor(raw["visual"]), torch.as_tensor(raw["audio"]).float()
+    if standardize:  # per-channel statistics of the training split only
+        tr = splits["train"]
+        vm = visual[tr].float().mean((0, 1, 2, 3))
+        vs = visual[tr].float().std((0, 1, 2, 3)).clamp_min(1e-3)
+        visual = ((visual.float() - vm) / vs).half()
+        audio = (audio - audio[tr].mean((0, 1))) / audio[tr].std((0, 1)).clamp_min(1e-3)
+        key += "-standardized"
+    return Data(visual.half(), audio, labels,
+                torch.as_tensor(raw["event"]).bool(), weak if weak is not None else weak_labels(labels, K),
+                splits, list(raw["classes"]), key, raw)
+
+
+@torch.no_grad()
+def predict(model, data: Data, idx, batch_size: int = 256, device="cpu") -> np.ndarray:
+    """Per-segment predictions ``(len(idx), T)``."""
+    model.to(device).eval()
+    out = [model.predict(data.visual[b].to(device), data.audio[b].to(device)).cpu()
+           for b in torch.as_tensor(idx).split(batch_size)]
+    return torch.cat(out).numpy()
+
+
+def accuracy(model, data: Data, split: str, device="cpu") -> float:
+    idx = data.splits[split]
+    return segment_accuracy(predict(model, data, idx, device=device), data.labels[idx].numpy())
+
+
+def model_config(data: Data, hp: dict, variant: str, setting: str, **overrides) -> PSPConfig:
+    """The :class:`PSPConfig` of a table row on these data."""
+    if setting not in ("full", "weak"):
+        raise ValueError(f"unknown setting {setting!r}; use 'full' or 'weak'")
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; valid: {list(VARIANTS)}")
+    return PSPConfig(visual_dim=data.visual.shape[-1], audio_dim=data.audio.shape[-1], num_classes=data.num_classes,
+                     weak=setting == "weak", **hp["model"], **{**VARIANTS[variant], **overrides})
+
+
+def run(data: Data, hp: dict, variant: str = "PSP", setting: str = "full", seed: int = 0, lam: float | None = None,
+        device="auto", progress: bool = False, **overrides):
+    """Train-or-load one model; returns ``(model, result)`` with val/test segment accuracy.
+
+    ``lam``: λ of Eq. 10 (full setting; default ``hp["lam"]``, 0 for L_ce alone).
+    ``overrides``: :class:`PSPConfig` fields (``tau=``, ``weighting=``, ...).
+    """
+    device = resolve_device(device) if isinstance(device, str) else device
+    lam = hp["lam"] if lam is None else lam
+    cfg = model_config(data, hp, variant, setting, **overrides)
+    if setting == "weak":
+        lam = 0.0
+    tr = data.splits["train"]
+    config = {"data": data.key, "model": cfg.as_dict(), "lam": lam, "seed": seed,
+              **{k: hp[k] for k in ("epochs", "batch_size", "lr", "decay_every", "decay_until")}}
+
+    def loss_fn(m, b):
+        v, a, y, e, w = b
+        out = m(v, a)
+        if setting == "full":
+            return fully_loss(out["scores"], y, out["v_psp"], out["a_psp"], e, lam)
+        return weak_bce(out["video_prob"], w)
+
+    train_set = (data.visual[tr], data.audio[tr], data.labels[tr], data.event[tr], data.weak[tr])
+
+    def train(model):
+        opt = torch.optim.Adam(model.parameters(), lr=hp["lr"])
+        every, until = hp["decay_every"], hp["decay_until"]
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: 0.8 ** (min(e, until) // every))
+        hist = fit(model, lambda e: batches(*train_set, batch_size=hp["batch_size"], shuffle=True, seed=seed * 1000 + e),
+                   loss_fn, epochs=hp["epochs"], optimizer=opt, scheduler=sched,
+                   val_fn=lambda m: accuracy(m, data, "val", device), device=device, progress=progress,
+                   desc=f"{setting} {variant}")
+        model.cpu()
+        return {"loss": hist.loss, "val_curve": hist.val, "best_epoch": hist.best_epoch, "val": hist.best_val,
+                "test": accuracy(model, data, "test")}
+
+    name = f"psp-{setting}"  # the config holds the variant, so equal rows of two tables share a model
+    model, res, hit = train_or_load(name, config, lambda: AVELocalizer(cfg), train, modules=MODULES, seed=seed,
+                                    verbose=False)
+    return model, {**res, "cached": hit}
+
+
+def grid(data: Data, hp: dict, rows: list[dict], seeds, device="auto", progress: bool = True) -> pd.DataFrame:
+    """Run every row (a dict of :func:`run` keyword arguments plus labels) for every seed."""
+    from tqdm.auto import tqdm
+    records = []
+    jobs = [(r, s) for r in rows for s in seeds]
+    for row, seed in tqdm(jobs, desc="runs", disable=not progress, leave=False):
+        kw = {k: v for k, v in row.items() if k in ("variant", "setting", "lam", "tau", "weighting", "self_attention",
+                                                   "renormalize")}
+        _, res = run(data, hp, seed=seed, device=device, **kw)
+        records.append({**row, "seed": seed, "val": 100 * res["val"], "test": 100 * res["test"],
+                        "best_epoch": res["best_epoch"], "cached": res["cached"]})
+    return pd.DataFrame(records)
+
+
+def summarize(df: pd.DataFrame, by, value: str = "test") -> pd.DataFrame:
+    """Mean, std (ddof=1) and count of ``value`` per group, plus a ``mean ± std`` string."""
+    g = df.groupby(by, sort=False)[value].agg(["mean", "std", "count"]).reset_index()
+    g["mean ± std"] = [f"{m:.1f} ± {s:.1f}" if np.isfinite(s) else f"{m:.1f}" for m, s in zip(g["mean"], g["std"])]
+    return g
+
+
+@torch.no_grad()
+def stage_features(model: AVELocalizer, data: Data, idx) -> dict:
+    """Per-segment features of the videos ``idx`` at the three stages of Fig. 5.
+
+    Returns ``{(modality, stage): (len(idx)·T, d)}`` for modality audio/visual and stage
+    CNN (visual: spatial mean of the frozen map), Bi-LSTM, PSP; and ``labels`` (len(idx)·T,).
+    """
+    model.cpu().eval()
+    v, a = data.visual[idx], data.audio[idx]
+    out = model(v, a)
+    feats = {("audio", "CNN"): a, ("visual", "CNN"): v.float().mean((2, 3)),
+             ("audio", "Bi-LSTM"): out["a_lstm"], ("visual", "Bi-LSTM"): out["v_lstm"],
+             ("audio", "PSP"): out["a_psp"], ("visual", "PSP"): out["v_psp"]}
+    res = {k: f.reshape(-1, f.shape[-1]).numpy() for k, f in feats.items()}
+    res["labels"] = data.labels[idx].reshape(-1).numpy()
+    return res
+
+
+def silhouettes(feats: dict, background: int | None = None) -> dict:
+    """Silhouette score (cosine) of the class labels at each stage (higher = better clustered).
+
+    Segments labelled ``background`` are left out (the event classes are what Fig. 5 shows).
+    """
+    from sklearn.metrics import silhouette_score
+    y = feats["labels"]
+    keep = y != background if background is not None else np.ones_like(y, bool)
+    return {k: float(silhouette_score(f[keep], y[keep], metric="cosine")) for k, f in feats.items() if k != "labels"}
+
+
+def select(df: pd.DataFrame, **where) -> pd.DataFrame:
+    """Rows of ``df`` whose columns equal the given values (a missing column or NaN matches ``None``)."""
+    keep = np.ones(len(df), bool)
+    for col, val in where.items():
+        col_vals = df[col] if col in df else pd.Series([None] * len(df), index=df.index)
+        keep &= col_vals.isna().to_numpy() if val is None else (col_vals == val).to_numpy()
+    return df[keep]
+
+
+def paired_gain(df: pd.DataFrame, better: dict, worse: dict, value: str = "test") -> dict:
+    """Per-seed difference ``better − worse`` of ``value`` (rows selected by :func:`select`).
+
+    Returns ``mean``, ``std`` (ddof=1), the per-seed ``gains`` and a ``verdict``:
+    ``"reproduced"`` when the mean gain is positive and no seed disagrees, else
+    ``"not reproduced"``.
+    """
+    a = select(df, **better).groupby("seed")[value].mean()
+    b = select(df, **worse).groupby("seed")[value].mean()
+    d = (a - b).dropna()
+    if d.empty:
+        raise ValueError(f"no common seeds for {better} vs {worse}")
+    mean, std = float(d.mean()), float(d.std()) if len(d) > 1 else float("nan")
+    verdict = "reproduced" if mean > 0 and (d > 0).all() else "not reproduced"
+    return {"mean": mean, "std": std, "gains": d.round(2).tolist(), "verdict": verdict,
+            "text": f"{mean:+.1f} ± {std:.1f} points"}
