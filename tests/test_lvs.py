@@ -1,0 +1,116 @@
+"""LVS network, tri-map and loss (avlib.models.lvs) and the ResNet-18 streams (avlib.models.resnet)."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from avlib.models.lvs import (METHODS, LVSLossConfig, correspondence, feature_lvs, lvs_logits, lvs_loss,
+                              method_config, resnet_lvs, soft_threshold, trimap)
+from avlib.models.resnet import AudioResNet18, VisualResNet18
+
+
+def test_resnet_streams_shapes_and_torchvision_names():
+    import torchvision
+    v = VisualResNet18(64)
+    ref = torchvision.models.resnet18().state_dict()
+    assert all(k in ref and ref[k].shape == p.shape for k, p in v.state_dict().items())
+    assert v(torch.zeros(1, 3, 224, 224)).shape == (1, 512, 14, 14)          # layer4 stride removed
+    assert VisualResNet18(8)(torch.zeros(2, 3, 112, 112)).shape == (2, 64, 7, 7)
+    assert VisualResNet18(8, layer3_stride=1)(torch.zeros(2, 3, 112, 112)).shape == (2, 64, 14, 14)
+    a = AudioResNet18(8)
+    assert a(torch.randn(2, 16000)).shape == (2, 64)                       # waveform → log-mel → max pool
+    assert a(torch.randn(2, 1, 257, 300)).shape == (2, 64)                 # the paper's spectrogram size
+    with pytest.raises(ValueError):
+        VisualResNet18(0)
+
+
+def test_correspondence_is_cosine():
+    V = F.normalize(torch.randn(3, 4, 2, 2), dim=1)
+    A = F.normalize(torch.randn(3, 4), dim=1)
+    S = correspondence(A, V)
+    assert S.shape == (3, 3, 2, 2)
+    assert torch.allclose(S[1, 2, 0, 1], F.cosine_similarity(A[1], V[2, :, 0, 1], dim=0), atol=1e-6)
+    assert S.abs().max() <= 1 + 1e-6
+
+
+def test_trimap_masks():
+    S = torch.tensor([[0.9, 0.65, 0.5], [0.4, 0.1, -0.5]])
+    pos, neg = trimap(S, 0.65, 0.4, 0.03)
+    assert pos[0, 0] > 0.99 and pos[0, 1] == pytest.approx(0.5) and pos[1, 1] < 1e-6
+    assert neg[1, 1] > 0.99 and neg[1, 0] == pytest.approx(0.5) and neg[0, 0] < 1e-6
+    # the ignore zone: 0.52, midway, is neither positive nor negative
+    p, n = trimap(torch.tensor(0.525), 0.65, 0.4, 0.03)
+    assert p < 0.02 and n < 0.02
+    # a small τ approaches the Heaviside step of the unsmoothed pseudo-mask
+    assert torch.equal(soft_threshold(S, 0.45, 1e-4).round(), (S > 0.45).float())
+    with pytest.raises(ValueError):
+        LVSLossConfig(eps_p=0.3, eps_n=0.4)
+
+
+def test_methods_are_settings_of_one_loss():
+    assert set(METHODS) == {"lvs", "no_trimap", "no_hard_negatives", "attention10k"}
+    assert method_config("lvs", eps_p=0.8).eps_p == 0.8
+    with pytest.raises(ValueError):
+        method_config("coarse_to_fine")
+    B = 4
+    S = torch.rand(B, B, 3, 3) * 2 - 1
+    assert lvs_logits(S, METHODS["lvs"]).shape == (B, B + 1)                 # P, B-1 others, own negative
+    assert lvs_logits(S, METHODS["no_hard_negatives"]).shape == (B, B)
+    assert lvs_logits(S, METHODS["attention10k"]).shape == (B, B)
+    # the positive logit is a soft-max-like pooling of the own map: between its mean and max
+    pos = lvs_logits(S, METHODS["lvs"])[:, 0] * 0.07
+    own = S[torch.arange(B), torch.arange(B)].flatten(1)
+    assert (pos <= own.max(1).values + 1e-6).all() and (pos >= own.mean(1) - 1e-6).all()
+
+
+def _separated(B=4, D=8, h=3):
+    """Each clip's audio matches one location of its own image; everything else is orthogonal."""
+    A = torch.eye(D)[:B]
+    V = torch.zeros(B, D, h, h)
+    V[:, D - 1] = 1.0                                  # background direction, orthogonal to every audio
+    for i in range(B):
+        V[i, :, 0, 0] = A[i]
+    return F.normalize(V, dim=1), A
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_separated_batch_beats_shuffled(method):
+    V, A = _separated()
+    cfg = METHODS[method]
+    good = lvs_loss(V, A, cfg)
+    bad = lvs_loss(V, A[torch.tensor([1, 2, 3, 0])], cfg)
+    assert torch.isfinite(good) and good < bad
+
+
+def test_loss_gradients_flow_through_both_streams():
+    torch.manual_seed(0)
+    model = feature_lvs(16, 12, 8)
+    v, a = torch.randn(5, 16, 4, 4), torch.randn(5, 12)
+    for cfg in METHODS.values():
+        model.zero_grad()
+        loss = lvs_loss(*model(v, a), cfg)
+        loss.backward()
+        assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+        assert model.v_head[0].weight.grad.abs().sum() > 0 and model.a_head[0].weight.grad.abs().sum() > 0
+    # uniform logits give log(#logits): a sanity reference
+    V = F.normalize(torch.ones(3, 4, 2, 2), dim=1)
+    A = F.normalize(torch.ones(3, 4), dim=1)
+    assert lvs_loss(V, A, METHODS["no_hard_negatives"]).item() == pytest.approx(math.log(3), abs=1e-5)
+
+
+def test_resnet_lvs_trains_one_step():
+    torch.manual_seed(0)
+    model = resnet_lvs(width=4, layer3_stride=1)
+    img, spec = torch.randn(3, 3, 64, 64), torch.randn(3, 1, 64, 51)
+    V, A = model(img, spec)
+    assert V.shape == (3, 32, 8, 8) and A.shape == (3, 32)
+    loss = lvs_loss(V, A)
+    loss.backward()
+    assert model.visual.conv1.weight.grad.abs().sum() > 0 and model.audio.conv1.weight.grad.abs().sum() > 0
+
+
+def test_stable_when_all_similarities_are_low():
+    S = -torch.ones(2, 2, 3, 3)                        # every sigmoid weight ≈ 1e-24
+    logits = lvs_logits(S, METHODS["lvs"])
+    assert torch.isfinite(logits).all()
