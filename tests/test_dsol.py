@@ -29,7 +29,7 @@ def test_localization_loss_has_gradients_and_decreases():
     opt = torch.optim.Adam(net.parameters(), lr=1e-2)
     first = M.localization_loss(net, v, a, gen)
     first.backward()
-    assert net.v_loc[0].weight.grad.abs().sum() > 0 and net.a_loc[0].weight.grad.abs().sum() > 0
+    assert net.v_loc.mlp[0].weight.grad.abs().sum() > 0 and net.a_loc[0].weight.grad.abs().sum() > 0
     for _ in range(30):
         opt.zero_grad()
         loss = M.localization_loss(net, v, a, gen)

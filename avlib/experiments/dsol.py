@@ -1,0 +1,350 @@
+"""The DSOL chapter's train-or-load runner (Hu et al. 2020): data, training, evaluation, grids.
+
+- :func:`scale_config` — sizes, epochs and seeds per scale (``smoke`` / ``book`` / ``paper``).
+- :func:`load_data` — the world's ``cocktail`` splits (or MUSIC under ``data_root``), with the
+  frozen world-pretrained features cached in memory.
+- :func:`run_dsol` — stage one then stage two for one :class:`~avlib.models.dsol.DSOLConfig`
+  and seed (train-or-load, keyed by the config), evaluated on solo (IoU@0.5, AUC, NMI),
+  mosaics and duets (CIoU@0.3, AUC, NSA).
+- :func:`run_baseline` — the class-agnostic Object-that-sound-style and Attention-style maps.
+- :func:`summarise` — mean ± std over seeds as a table.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..audio import image_to_tensor
+from ..features import encode_audio, encode_frames, pretrained_encoders
+from ..metrics.clustering import align_clusters, nmi
+from ..metrics.localization import box_mask, evaluate_maps, normalize_maps
+from ..metrics.sounding import evaluate_class_maps
+from ..models import dsol as M
+from ..models.encoders import VisualEncoder
+from ..repro import pick, seed_everything
+from ..train import batches, train_or_load
+from ..world import Cocktail
+
+DATA_VERSION = 1
+MODULES = ("models/dsol.py", "world", "models/encoders.py", "features.py", "audio.py")
+BACKBONES = ("pretrained", "scratch", "resnet18")
+SILENT_COUNTS = (1, 2, 3, 5, 7)
+
+
+def scale_config(scale: str) -> dict:
+    """Dataset sizes, epochs and default seeds for a scale."""
+    return {
+        "n_solo_train": pick(scale, smoke=72, book=630, paper=7200),
+        "n_mix_train": pick(scale, smoke=36, book=480, paper=4800),    # mosaics and duets, each
+        "n_test": pick(scale, smoke=27, book=180, paper=900),
+        "n_silent_test": pick(scale, smoke=12, book=90, paper=450),
+        "stage1_epochs": pick(scale, smoke=2, book=12, paper=15),
+        "stage2_epochs": pick(scale, smoke=1, book=8, paper=15),
+        "lr": pick(scale, smoke=1e-3, book=1e-3, paper=1e-4),
+        "seeds": pick(scale, smoke=[0], book=[0, 1, 2], paper=[0, 1, 2]),
+        "encoder_scale": pick(scale, smoke="smoke", book="book", paper="paper"),
+        "scale": scale,
+    }
+
+
+# ---- data -----------------------------------------------------------------------------------
+
+def _world_tasks(sc: dict) -> dict:
+    n, t = sc["n_mix_train"], sc["n_test"]
+    tasks = {"solo_train": Cocktail(sc["n_solo_train"], seed=100, kind="solo"),
+             "mosaic_train": Cocktail(n, seed=101, kind="mosaic"), "duet_train": Cocktail(n, seed=102, kind="duet"),
+             "solo_test": Cocktail(t, seed=200, kind="solo"), "mosaic_test": Cocktail(t, seed=201, kind="mosaic"),
+             "duet_test": Cocktail(t, seed=202, kind="duet")}
+    for k in SILENT_COUNTS:
+        tasks[f"silent{k}_test"] = Cocktail(sc["n_silent_test"], seed=300 + k, kind="mosaic", n_silent=k)
+    return tasks
+
+
+def _music_tasks(data_root) -> dict:
+    from ..datasets.music import Music
+    solo, duet, syn = Music(data_root, "solo"), Music(data_root, "duet"), Music(data_root, "synthetic")
+    half = lambda ds, part: _Subset(ds, range(len(ds))[part::2])  # noqa: E731
+    return {"solo_train": half(solo, 0), "solo_test": half(solo, 1), "mosaic_train": half(syn, 0),
+            "mosaic_test": half(syn, 1), "duet_train": half(duet, 0), "duet_test": half(duet, 1)}
+
+
+class _Subset:
+    def __init__(self, ds, idx):
+        self.ds, self.idx, self.num_classes = ds, list(idx), ds.num_classes
+
+    def __len__(self):
+        return len(self.idx)
+
+    def __getitem__(self, i):
+        return self.ds[self.idx[i]]
+
+
+_CACHE: dict = {}
+
+
+def load_data(scale: str, data_root=None, device="cpu") -> dict:
+    """Every split as a dict: ``frames`` (uint8), ``vfeat`` (N, C, 7, 7), ``afeat`` (N, D),
+    ``objects``, ``sounding``, ``silent``, ``labels`` (solo), ``boxes``. Cached per process."""
+    key = (scale, str(data_root))
+    if key in _CACHE:
+        return _CACHE[key]
+    sc = scale_config(scale)
+    enc = pretrained_encoders(sc["encoder_scale"], device)
+    tasks = _world_tasks(sc) if data_root is None else _music_tasks(data_root)
+    data = {"classes": getattr(tasks["solo_train"], "classes", None) or tasks["solo_train"].ds.classes,
+            "encoders": enc}
+    for name, task in tasks.items():
+        samples = [task[i] for i in range(len(task))]
+        frames = np.stack([s["frame"] for s in samples])
+        audio = np.stack([s["audio"] for s in samples])
+        split = {"frames": frames,
+                 "vfeat": torch.from_numpy(encode_frames(enc.visual, frames)).permute(0, 3, 1, 2).contiguous(),
+                 "afeat": torch.from_numpy(encode_audio(enc.audio, audio)),
+                 "objects": [s["objects"] for s in samples],
+                 "sounding": [s["sounding_classes"] for s in samples],
+                 "silent": [s["silent_classes"] for s in samples]}
+        if name.startswith("solo"):
+            split["labels"] = np.array([s["sounding_classes"][0] for s in samples])
+            split["boxes"] = np.array([s["objects"][0]["box"] for s in samples])
+        data[name] = split
+    data["mix_train"] = {k: (torch.cat([data["mosaic_train"][k], data["duet_train"][k]]) if torch.is_tensor(v)
+                             else np.concatenate([data["mosaic_train"][k], data["duet_train"][k]])
+                             if isinstance(v, np.ndarray) else v + data["duet_train"][k])
+                         for k, v in data["mosaic_train"].items()}
+    data["num_classes"] = len(data["classes"])
+    data["image_size"] = int(data["solo_test"]["frames"].shape[1])
+    _CACHE[key] = data
+    return data
+
+
+def visual_input(split: dict, backbone: str) -> torch.Tensor:
+    """Cached frozen features for the pretrained backbone; normalised pixels otherwise."""
+    return split["vfeat"] if backbone == "pretrained" else image_to_tensor(split["frames"])
+
+
+def build_model(cfg: M.DSOLConfig, data: dict, backbone: str = "pretrained") -> M.DSOLNet:
+    """A fresh :class:`DSOLNet` for a backbone (see :data:`BACKBONES`)."""
+    if backbone not in BACKBONES:
+        raise ValueError(f"unknown backbone {backbone!r}; valid: {BACKBONES}")
+    C, D = data["solo_train"]["vfeat"].shape[1], data["solo_train"]["afeat"].shape[1]
+    trunk = None
+    if backbone == "scratch":
+        trunk = VisualEncoder(C)
+    elif backbone == "resnet18":
+        from ..models.resnet import VisualResNet18
+        trunk = VisualResNet18(width=C // 8)
+    return M.DSOLNet(C, D, cfg.n_clusters, cfg, visual_trunk=trunk)
+
+
+# ---- evaluation -----------------------------------------------------------------------------
+
+def gt_masks(split: dict, size: int) -> np.ndarray:
+    return box_mask(split["boxes"], size)
+
+
+def eval_single(maps, split: dict, size: int) -> dict:
+    """Table 1's IoU@0.5 and AUC (DSOL rule: binarise at 0.1 × max)."""
+    r = evaluate_maps(maps, gt_masks(split, size), rule="max_fraction", threshold=0.1)
+    return {"iou@0.5": r["ciou"], "auc": r["auc"]}
+
+
+def eval_multi(class_maps, split: dict, size: int) -> dict:
+    r = evaluate_class_maps(class_maps, split["objects"], split["sounding"], split["silent"], size)
+    return {k: v for k, v in r.items() if k != "cious"}
+
+
+def _stage_one_fields(cfg: M.DSOLConfig) -> dict:
+    keep = ("emb_dim", "loc_init", "mask_threshold", "dilate", "n_clusters", "alternating", "cluster_from_epoch",
+            "cls_epochs", "stage1_epochs", "lr", "weight_decay", "batch_size", "seed")
+    return {k: getattr(cfg, k) for k in keep}
+
+
+def run_dsol(data: dict, scale: str, seed: int = 0, backbone: str = "pretrained", splits=("mosaic_test", "duet_test"),
+             keep_model: bool = False, **overrides) -> dict:
+    """Train-or-load stage one and stage two for ``DSOLConfig(**overrides)``; return the metrics.
+
+    Solo: ``iou@0.5``, ``auc``, ``nmi`` (object features → nearest dictionary key, test set).
+    Each split in ``splits``: ``<split>/ciou@0.3``, ``<split>/auc``, ``<split>/nsa``.
+    """
+    sc = scale_config(scale)
+    base = dict(stage1_epochs=sc["stage1_epochs"], stage2_epochs=sc["stage2_epochs"], lr=sc["lr"],
+                n_clusters=data["num_classes"], seed=seed)
+    cfg = M.DSOLConfig(**{**base, **overrides})
+    S, Kc = data["image_size"], data["num_classes"]
+    solo, mix = data["solo_train"], data["mix_train"]
+    common = {"scale": scale, "backbone": backbone, "data": DATA_VERSION, "n": len(solo["afeat"])}
+    stage1, hist1, _ = train_or_load(
+        "dsol-stage1", {**common, **_stage_one_fields(cfg)}, lambda: build_model(cfg, data, backbone),
+        lambda m: M.train_stage_one(m, visual_input(solo, backbone), solo["afeat"]),
+        modules=MODULES, seed=seed, verbose=False)
+    # cluster → class alignment on the stage-one training set (evaluation only)
+    tr = M.infer(stage1, visual_input(solo, backbone), solo["afeat"])
+    mapping = align_clusters(_nearest(tr["object"], stage1.dictionary), solo["labels"], cfg.n_clusters, Kc)
+    te = M.infer(stage1, visual_input(data["solo_test"], backbone), data["solo_test"]["afeat"])
+    out = {"seed": seed, **eval_single(te["lmap"], data["solo_test"], S),
+           "nmi": nmi(data["solo_test"]["labels"], _nearest(te["object"], stage1.dictionary))}
+
+    # stage two trains the layers above the visual trunk; a trained-from-scratch trunk is
+    # frozen after stage one (its features are computed once), like the pretrained one
+    vin = (lambda split: split["vfeat"]) if backbone == "pretrained" else \
+        (lambda split: trunk_features(stage1, visual_input(split, backbone)))
+
+    def build2():
+        m = build_model(cfg, data, "pretrained")
+        m.load_state_dict({k: v for k, v in stage1.state_dict().items() if not k.startswith("visual_trunk.")})
+        return m
+
+    stage2, hist2, _ = train_or_load(
+        "dsol-stage2", {**common, **cfg.to_dict(), "n_mix": len(mix["afeat"])}, build2,
+        lambda m: M.train_stage_two(m, vin(mix), mix["afeat"]),
+        modules=MODULES, seed=seed, verbose=False)
+    for name in splits:
+        split = data[name]
+        s, _ = M.predict_class_maps(stage2, vin(split), split["afeat"])
+        r = eval_multi(M.cluster_maps_to_classes(s, mapping, Kc), split, S)
+        out.update({f"{name.removesuffix('_test')}/{k}": v for k, v in r.items()})
+    if keep_model:
+        out.update(stage1=stage1, stage2=stage2, mapping=mapping, cfg=cfg, test_infer=te)
+    return out
+
+
+@torch.no_grad()
+def trunk_features(model: M.DSOLNet, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """The visual trunk's maps of a split (eval mode), for a stage two above a frozen trunk."""
+    model.eval()
+    return torch.cat([model.visual_trunk(xb) for (xb,) in batches(x, batch_size=batch_size)])
+
+
+def _nearest(features, dictionary) -> np.ndarray:
+    return torch.cdist(torch.as_tensor(features).float(), dictionary.float()).argmin(1).numpy()
+
+
+# ---- class-agnostic baselines (Table 1, Table 2) ---------------------------------------------
+
+def run_baseline(data: dict, scale: str, kind: str, seed: int = 0, splits=("mosaic_test", "duet_test")) -> dict:
+    """Object-that-sound-style (``"ots"``), Attention-style (``"attention"``) or the LVS chapter's
+    model (``"lvs"``, :mod:`avlib.models.lvs`) trained on solo, then its one class-agnostic map
+    used for every class of the multi-source scenes."""
+    sc = scale_config(scale)
+    solo, S = data["solo_train"], data["image_size"]
+    C, D = solo["vfeat"].shape[1], solo["afeat"].shape[1]
+    cfg = {"kind": kind, "epochs": sc["stage1_epochs"], "lr": sc["lr"], "seed": seed, "scale": scale,
+           "data": DATA_VERSION, "n": len(solo["afeat"])}
+
+    def train(m):
+        gen = torch.Generator().manual_seed(seed)
+        opt = torch.optim.Adam(m.parameters(), lr=cfg["lr"], weight_decay=1e-4)
+        losses = []
+        for e in range(cfg["epochs"]):
+            m.train()
+            for vb, ab in batches(solo["vfeat"], solo["afeat"], batch_size=32, shuffle=True, seed=seed * 1000 + e):
+                opt.zero_grad(set_to_none=True)
+                loss = m.loss(vb, ab, gen)
+                loss.backward()
+                opt.step()
+                losses.append(float(loss.detach()))
+        return {"loss": losses}
+
+    build = (lambda: LVSBaseline(C, D)) if kind == "lvs" else (lambda: M.BaselineNet(kind, C, D))
+    model, _, _ = train_or_load(f"dsol-baseline-{kind}", cfg, build, train,
+                                modules=MODULES + (("models/lvs.py",) if kind == "lvs" else ()), seed=seed,
+                                verbose=False)
+    out = {"seed": seed, **eval_single(model.maps(data["solo_test"]["vfeat"], data["solo_test"]["afeat"]),
+                                       data["solo_test"], S)}
+    for name in splits:
+        split = data[name]
+        m = model.maps(split["vfeat"], split["afeat"])
+        class_maps = m[:, None].expand(-1, data["num_classes"], -1, -1)
+        r = eval_multi(class_maps, split, S)
+        out.update({f"{name.removesuffix('_test')}/{k}": v for k, v in r.items()})
+    return out
+
+
+class LVSBaseline(torch.nn.Module):
+    """The LVS chapter's model (Chen et al. 2021; :func:`avlib.models.lvs.feature_lvs` and
+    :func:`avlib.models.lvs.lvs_loss`, imported, not copied) on the same frozen features;
+    its cosine maps are min-max normalised to [0, 1] for NSA."""
+
+    def __init__(self, visual_dim: int, audio_dim: int):
+        super().__init__()
+        from ..models import lvs
+        self.lvs = lvs
+        self.net = lvs.feature_lvs(visual_dim, audio_dim, 128)
+        self.loss_cfg = lvs.method_config("lvs")
+
+    def loss(self, v, a, generator=None):
+        V, A = self.net(v, a)
+        return self.lvs.lvs_loss(V, A, self.loss_cfg)
+
+    @torch.no_grad()
+    def maps(self, v, a) -> torch.Tensor:
+        return normalize_maps(self.lvs.heatmaps(self.net, v, a))
+
+
+# ---- tables -----------------------------------------------------------------------------------
+
+def run_rows(rows: dict, seeds, fn, progress=None) -> pd.DataFrame:
+    """Run ``fn(seed=..., **row_kwargs)`` for every row and seed; a long DataFrame of metrics."""
+    records = []
+    for name, kw in rows.items():
+        for seed in seeds:
+            r = fn(seed=seed, **kw)
+            records.append({"row": name, **{k: v for k, v in r.items() if np.isscalar(v)}})
+            if progress:
+                progress(name, seed)
+    return pd.DataFrame(records)
+
+
+def summarise(df: pd.DataFrame, metrics, percent=True, order=None) -> pd.DataFrame:
+    """Mean ± std over seeds per row (metrics ×100 when ``percent``, NMI kept as a fraction)."""
+    rows = order or list(dict.fromkeys(df["row"]))
+    out = {}
+    for m in metrics:
+        f = 1 if (m.endswith("nmi") or not percent) else 100
+        g = df.groupby("row")[m]
+        mean, std = g.mean() * f, g.std(ddof=1).fillna(0) * f
+        fmt = "{:.3f} ± {:.3f}" if f == 1 else "{:.1f} ± {:.1f}"
+        out[m] = [fmt.format(mean[r], std[r]) for r in rows]
+    return pd.DataFrame(out, index=rows)
+
+
+def means(df: pd.DataFrame) -> pd.DataFrame:
+    """Per-row mean of every metric (for glue and the scorecard)."""
+    return df.drop(columns=["seed"]).groupby("row", sort=False).mean()
+
+
+def stds(df: pd.DataFrame) -> pd.DataFrame:
+    return df.drop(columns=["seed"]).groupby("row", sort=False).std(ddof=1)
+
+
+# ---- claims scorecard -----------------------------------------------------------------------
+
+def compare(df: pd.DataFrame, claim: str, better: str, worse: str, metric: str) -> dict:
+    """Verdict for "``better`` beats ``worse`` on ``metric``": reproduced when the mean difference
+    exceeds the larger seed std, not reproduced when it is as large the other way."""
+    f = 1 if metric.endswith("nmi") else 100
+    a, b = df.loc[df["row"] == better, metric] * f, df.loc[df["row"] == worse, metric] * f
+    tol = max(a.std(ddof=1) if len(a) > 1 else 0.0, b.std(ddof=1) if len(b) > 1 else 0.0)
+    diff = a.mean() - b.mean()
+    verdict = "reproduced" if diff > tol else "not reproduced" if diff < -tol else "inconclusive"
+    fmt = "{:.3f} ± {:.3f}" if f == 1 else "{:.1f} ± {:.1f}"
+    return {"claim": claim, "metric": metric,
+            "evidence": f"{better}: {fmt.format(a.mean(), a.std(ddof=1) if len(a) > 1 else 0)}; "
+                        f"{worse}: {fmt.format(b.mean(), b.std(ddof=1) if len(b) > 1 else 0)}",
+            "verdict": verdict}
+
+
+def spread(df: pd.DataFrame, rows, metric: str, claim: str) -> dict:
+    """Robustness verdict: the range of the row means against twice the largest seed std."""
+    f = 1 if metric.endswith("nmi") else 100
+    sub = df[df["row"].isin(rows)]
+    g = sub.groupby("row")[metric]
+    mean, std = g.mean() * f, g.std(ddof=1).fillna(0) * f
+    rng, tol = float(mean.max() - mean.min()), float(2 * std.max())
+    return {"claim": claim, "metric": metric,
+            "evidence": f"row means {mean.min():.1f}–{mean.max():.1f} (range {rng:.1f}); largest std {std.max():.1f}",
+            "verdict": "reproduced" if rng <= tol else "not reproduced"}
