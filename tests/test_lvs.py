@@ -114,3 +114,19 @@ def test_stable_when_all_similarities_are_low():
     S = -torch.ones(2, 2, 3, 3)                        # every sigmoid weight ≈ 1e-24
     logits = lvs_logits(S, METHODS["lvs"])
     assert torch.isfinite(logits).all()
+
+
+def test_paper_backbone_runs_end_to_end(tmp_path, monkeypatch):
+    """The `paper` scale's path (ResNet-18 streams on frames and log-mels) on a tiny world split."""
+    from avlib.experiments import lvs as X
+    cfg = X.config("smoke")
+    cfg.update(backbone="resnet18", width=4, dim=None, steps=1, batch_size=4)
+    train = X.world_split("train", 8, cfg, cache_dir=tmp_path)
+    test = X.world_split("flickr", 4, cfg, cache_dir=tmp_path)
+    assert train["visual"].dtype == torch.uint8 and train["audio"].shape[1:] == (1, 64, 101)
+    assert test["gt"].shape == (4, 112, 112) and float(test["gt"].max()) == 1.0
+    import avlib.train as T
+    monkeypatch.setattr(T, "DEFAULT_CACHE", tmp_path)       # keep the trained model out of data/cache
+    df = X.run_grid([{"method": "lvs", "train": "train", "seed": 0, "tests": ["flickr"]}],
+                    {"train": train, "flickr": test}, cfg, torch.device("cpu"))
+    assert len(df) == 1 and 0 <= df.ciou[0] <= 1 and 0 <= df.auc[0] <= 1
