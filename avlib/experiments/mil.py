@@ -80,16 +80,17 @@ def mil_config(scale: str) -> dict:
     }
 
 
-def make_splits(cfg: dict, data_root=None) -> dict:
-    """{"train", "val", "test"} tasks: the world's ``weak_multilabel`` or DCASE 2017 task 4."""
+def make_splits(cfg: dict, data_root=None, **knobs) -> dict:
+    """{"train", "val", "test"} tasks: the world's ``weak_multilabel`` (``knobs`` passed to all
+    three, e.g. ``snr_db``) or DCASE 2017 task 4."""
     if data_root is not None:
         from ..datasets.dcase import DCASE2017Task4
         return {s: DCASE2017Task4(data_root, s) for s in ("train", "val", "test")}
     from ..world import WeakMultilabel
     s = cfg["world_seed"]
-    return {"train": WeakMultilabel(cfg["n_train"], seed=s, skew=1.0),
-            "val": WeakMultilabel(cfg["n_val"], seed=s + 1, skew=0.0),
-            "test": WeakMultilabel(cfg["n_test"], seed=s + 2, skew=0.0)}
+    return {"train": WeakMultilabel(cfg["n_train"], seed=s, skew=1.0, **knobs),
+            "val": WeakMultilabel(cfg["n_val"], seed=s + 1, skew=0.0, **knobs),
+            "test": WeakMultilabel(cfg["n_test"], seed=s + 2, skew=0.0, **knobs)}
 
 
 def _truth_boxes(objects, T, C):
