@@ -66,6 +66,8 @@ def settings(scale: str) -> dict:
         "taus": (0.0, 0.025, 0.075, 0.095, 0.115),
         "async_n": pick(scale, smoke=40, book=300, paper=4143),
         "async_levels": pick(scale, smoke=(0, 3), book=(0, 2, 4), paper=(0, 1, 2, 3, 4, 5)),
+        # the sweep's worlds are smaller: more epochs give them the main runs' number of optimizer steps
+        "async_epochs": pick(scale, smoke=2, book=32, paper=300),
     }
 
 
@@ -209,7 +211,8 @@ def grid(data: Data, hp: dict, rows: list[dict], seeds, device="auto", progress:
                                                    "renormalize")}
         _, res = run(data, hp, seed=seed, device=device, **kw)
         records.append({**row, "seed": seed, "val": 100 * res["val"], "test": 100 * res["test"],
-                        "best_epoch": res["best_epoch"], "cached": res["cached"]})
+                        "best_epoch": res["best_epoch"], "cached": res["cached"],
+                        "val_curve": [100 * v for v in res["val_curve"]]})
     return pd.DataFrame(records)
 
 
