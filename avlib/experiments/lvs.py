@@ -66,7 +66,7 @@ def config(scale: str, seeds=None) -> dict:
         "batch_size": pick(scale, smoke=16, book=64, paper=128),
         "lr": pick(scale, smoke=1e-3, book=1e-3, paper=1e-4),
         "dim": pick(scale, smoke=32, book=64, paper=512), "width": 64, "layer3_stride": 1,
-        "seeds": list(seeds) if seeds is not None else pick(scale, smoke=[0], book=[0, 1, 2], paper=[0, 1, 2]),
+        "seeds": list(seeds) if seeds is not None else pick(scale, smoke=[0], book=[0, 1, 2, 3, 4], paper=[0, 1, 2]),
         "sweep": pick(scale, smoke={"eps_p": [0.5]},
                       book={"eps_p": [0.5, 0.8], "eps_n": [0.2], "tau": [0.1]},
                       paper={"eps_p": [0.5, 0.6, 0.7, 0.8], "eps_n": [0.2, 0.3, 0.5], "tau": [0.01, 0.05, 0.1]}),
