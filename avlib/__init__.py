@@ -13,4 +13,10 @@ Modules, one concern each:
 - :mod:`avlib.viz`       plots
 """
 
+import warnings
+
 __version__ = "0.1.0"
+
+# avlib's progress bars are tqdm.auto: widgets where ipywidgets is installed, text bars
+# otherwise (as in this book's environment); the latter case needs no warning.
+warnings.filterwarnings("ignore", message="IProgress not found")
