@@ -84,6 +84,12 @@ class _Subset:
 
 
 _CACHE: dict = {}
+#: how many models this process trained and how many it loaded from the train-or-load cache
+CACHE_STATS = {"trained": 0, "loaded": 0}
+
+
+def _count(hit: bool) -> None:
+    CACHE_STATS["loaded" if hit else "trained"] += 1
 
 
 def load_data(scale: str, data_root=None, device="cpu") -> dict:
@@ -177,10 +183,11 @@ def run_dsol(data: dict, scale: str, seed: int = 0, backbone: str = "pretrained"
     S, Kc = data["image_size"], data["num_classes"]
     solo, mix = data["solo_train"], data["mix_train"]
     common = {"scale": scale, "backbone": backbone, "data": DATA_VERSION, "n": len(solo["afeat"])}
-    stage1, hist1, _ = train_or_load(
+    stage1, hist1, hit1 = train_or_load(
         "dsol-stage1", {**common, **_stage_one_fields(cfg)}, lambda: build_model(cfg, data, backbone),
         lambda m: M.train_stage_one(m, visual_input(solo, backbone), solo["afeat"]),
         modules=MODULES, seed=seed, verbose=False)
+    _count(hit1)
     # cluster → class alignment on the stage-one training set (evaluation only)
     tr = M.infer(stage1, visual_input(solo, backbone), solo["afeat"])
     mapping = align_clusters(_nearest(tr["object"], stage1.dictionary), solo["labels"], cfg.n_clusters, Kc)
@@ -198,10 +205,11 @@ def run_dsol(data: dict, scale: str, seed: int = 0, backbone: str = "pretrained"
         m.load_state_dict({k: v for k, v in stage1.state_dict().items() if not k.startswith("visual_trunk.")})
         return m
 
-    stage2, hist2, _ = train_or_load(
+    stage2, hist2, hit2 = train_or_load(
         "dsol-stage2", {**common, **cfg.to_dict(), "n_mix": len(mix["afeat"])}, build2,
         lambda m: M.train_stage_two(m, vin(mix), mix["afeat"]),
         modules=MODULES, seed=seed, verbose=False)
+    _count(hit2)
     for name in splits:
         split = data[name]
         s, _ = M.predict_class_maps(stage2, vin(split), split["afeat"])
@@ -250,9 +258,10 @@ def run_baseline(data: dict, scale: str, kind: str, seed: int = 0, splits=("mosa
         return {"loss": losses}
 
     build = (lambda: LVSBaseline(C, D)) if kind == "lvs" else (lambda: M.BaselineNet(kind, C, D))
-    model, _, _ = train_or_load(f"dsol-baseline-{kind}", cfg, build, train,
-                                modules=MODULES + (("models/lvs.py",) if kind == "lvs" else ()), seed=seed,
-                                verbose=False)
+    model, _, hit = train_or_load(f"dsol-baseline-{kind}", cfg, build, train,
+                                  modules=MODULES + (("models/lvs.py",) if kind == "lvs" else ()), seed=seed,
+                                  verbose=False)
+    _count(hit)
     out = {"seed": seed, **eval_single(model.maps(data["solo_test"]["vfeat"], data["solo_test"]["afeat"]),
                                        data["solo_test"], S)}
     for name in splits:
