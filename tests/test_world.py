@@ -118,3 +118,19 @@ def test_clear_errors():
         Cocktail(3, kind="trio")
     with pytest.raises(IndexError):
         Events(3)[3]
+
+
+def _bank_digest_after(names):
+    import subprocess
+    import sys
+    code = ("import hashlib, sys\nfrom avlib.world import sound_bank\n"
+            "for n in sys.argv[1:]: sound_bank(n)\n"
+            "print(hashlib.md5(sound_bank(sys.argv[-1]).tobytes()).hexdigest())")
+    return subprocess.run([sys.executable, "-c", code, *names], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def test_sound_banks_do_not_depend_on_which_banks_were_rendered_before():
+    # espeak-ng carries state between utterances; soundfont and synth recipes must not either
+    assert _bank_digest_after(["baby"]) == _bank_digest_after(["man", "woman", "baby"])
+    assert _bank_digest_after(["guitar"]) == _bank_digest_after(["banjo", "baby", "guitar"])

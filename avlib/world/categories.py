@@ -95,13 +95,29 @@ def get(names) -> tuple[Category, ...]:
     return tuple(BY_NAME[n] for n in names)
 
 
+def _render_bank(name: str, size: int) -> np.ndarray:
+    index = [c.name for c in CATEGORIES].index(name)
+    rng = np.random.default_rng([7919, index])
+    return np.stack([render_recipe(BY_NAME[name].recipe, rng) for _ in range(size)])
+
+
 @functools.lru_cache(maxsize=None)
 def sound_bank(name: str, size: int = 16) -> np.ndarray:
     """``size`` one-second variants of a category's sound, (size, 16000) float32.
 
     The bank is a fixed asset (seeded by the category's index, not by the world seed):
     worlds differ in how they use the sounds, not in the sounds themselves.
+
+    libespeak-ng keeps state between utterances (measured: the same phrase differs after
+    another voice has spoken), so a speech bank would depend on which speech banks a
+    process rendered before it. Speech banks are therefore rendered in a fresh process
+    each, which makes every bank the same whatever the order of use.
     """
-    index = [c.name for c in CATEGORIES].index(name)
-    rng = np.random.default_rng([7919, index])
-    return np.stack([render_recipe(BY_NAME[name].recipe, rng) for _ in range(size)])
+    if name not in BY_NAME:
+        raise ValueError(f"unknown category {name!r}; known: {sorted(BY_NAME)}")
+    if BY_NAME[name].recipe[0] != "speech":
+        return _render_bank(name, size)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(_render_bank, name, size).result()
