@@ -5,7 +5,6 @@ named presets (``smoke``, ``book``, ``paper``) that each chapter maps to its siz
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 import random
@@ -18,9 +17,10 @@ import torch
 
 import avlib
 
+from .sources import file_hashes, source_hash
+
 SCALES = ("smoke", "book", "paper")
 DEVICES = ("auto", "cpu", "cuda")
-_PACKAGE_DIR = Path(avlib.__file__).resolve().parent
 
 
 def seed_everything(seed: int) -> None:
@@ -73,30 +73,6 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def source_hash(*modules: str) -> str:
-    """SHA-256 (first 12 hex digits) of avlib's Python sources.
-
-    With no argument the whole package is hashed; with module paths relative to the
-    package (``"world"``, ``"models/encoders.py"``) only those files or folders are.
-    """
-    roots = [_PACKAGE_DIR / m for m in modules] if modules else [_PACKAGE_DIR]
-    files = []
-    for root in roots:
-        if root.is_file():
-            files.append(root)
-        elif root.is_dir():
-            files.extend(sorted(root.rglob("*.py")))
-        elif root.with_suffix(".py").is_file():
-            files.append(root.with_suffix(".py"))
-        else:
-            raise FileNotFoundError(f"no avlib module {root}")
-    h = hashlib.sha256()
-    for f in sorted(files):
-        h.update(str(f.relative_to(_PACKAGE_DIR)).encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()[:12]
-
-
 def peak_memory_mb() -> float:
     """Peak resident memory of this process (and reaped children) in MiB."""
     self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -115,8 +91,8 @@ class Timer:
         return time.perf_counter() - self.start
 
 
-def provenance(scale: str, device, seeds=None, timer: Timer | None = None) -> dict:
-    """What produced a result: avlib version and source hash, torch, device, scale, seeds, time, memory."""
+def provenance(scale: str, device, seeds=None, timer: Timer | None = None, data_root=None) -> dict:
+    """What produced a result: avlib version and source hash, torch, device, scale, seeds, data, time, memory."""
     info = {
         "avlib_version": avlib.__version__,
         "avlib_source_hash": source_hash(),
@@ -128,6 +104,7 @@ def provenance(scale: str, device, seeds=None, timer: Timer | None = None) -> di
         "cpu_threads": torch.get_num_threads(),
         "scale": scale,
         "seeds": list(seeds) if seeds is not None else None,
+        "data": "world" if data_root is None else str(data_root),
         "peak_memory_mb": round(peak_memory_mb(), 1),
         "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
     }
@@ -143,12 +120,17 @@ def format_provenance(info: dict) -> str:
 
 
 def save_results(name: str, results, info: dict, out_dir="results") -> Path:
-    """Write ``{"provenance": info, "results": results}`` as JSON to ``out_dir/name-<scale>.json``."""
+    """Write ``{"provenance": info + avlib file hashes, "results": results}`` to ``out_dir/name-<scale>.json``.
+
+    The per-file hashes let ``tests/test_staleness.py`` name the avlib modules that changed
+    since a committed chapter was executed.
+    """
     import json
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}-{info.get('scale', 'unknown')}.json"
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"provenance": info, "results": results}, indent=1, default=str))
+    blob = {"provenance": {**info, "avlib_files": file_hashes()}, "results": results}
+    tmp.write_text(json.dumps(blob, indent=1, default=str, sort_keys=False))
     os.replace(tmp, path)
     return path

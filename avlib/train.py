@@ -19,7 +19,8 @@ from typing import Callable, Iterable
 import torch
 from tqdm.auto import tqdm
 
-from .repro import resolve_device, seed_everything, source_hash
+from .repro import resolve_device, seed_everything
+from .sources import PACKAGE_DIR, source_hash
 
 DEFAULT_CACHE = Path(os.environ.get("AVLIB_CACHE", Path(__file__).resolve().parents[1] / "data" / "cache"))
 
@@ -116,9 +117,12 @@ def evaluate(model: torch.nn.Module, eval_batches: Iterable, fn: Callable, devic
     return [fn(model, to_device(b, device)) for b in eval_batches]
 
 
-def config_key(config: dict, modules: tuple = ()) -> str:
-    """Hash of a JSON-able config plus the avlib source hash (of ``modules``, or all of avlib)."""
-    blob = json.dumps(config, sort_keys=True, default=str) + source_hash(*modules)
+def config_key(config: dict, modules: tuple = (), root: Path = PACKAGE_DIR) -> str:
+    """Hash of a JSON-able config plus the avlib source hash (of ``modules``, or all of avlib).
+
+    Runners pass ``modules = avlib.sources.dependencies(__name__)``: the files they import.
+    """
+    blob = json.dumps(config, sort_keys=True, default=str) + source_hash(*modules, root=root)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -133,7 +137,8 @@ def atomic_save(obj, path: Path) -> None:
 
 def train_or_load(name: str, config: dict, build: Callable[[], torch.nn.Module],
                   train: Callable[[torch.nn.Module], dict], *, cache_dir: Path | str | None = None,
-                  modules: tuple = (), seed: int | None = None, verbose: bool = True):
+                  modules: tuple = (), seed: int | None = None, verbose: bool = True,
+                  root: Path = PACKAGE_DIR):
     """Load the cached model for (name, config, avlib source) or train and cache it.
 
     ``build()`` makes a fresh model; ``train(model)`` trains it in place and returns a
@@ -141,7 +146,7 @@ def train_or_load(name: str, config: dict, build: Callable[[], torch.nn.Module],
     ``(model, results, hit)`` where ``hit`` says whether the cache was used.
     """
     cache_dir = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE
-    path = cache_dir / f"{name}-{config_key(config, modules)}.pt"
+    path = cache_dir / f"{name}-{config_key(config, modules, root)}.pt"
     if seed is not None:
         seed_everything(seed)
     model = build()

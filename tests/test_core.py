@@ -97,3 +97,33 @@ def test_ave_split_proportions_and_provenance():
     assert (tr.stop - tr.start, va.stop - va.start, te.stop - te.start) == (3339, 402, 402)
     info = provenance("smoke", "cpu", [0])
     assert info["avlib_source_hash"] == source_hash() and info["scale"] == "smoke"
+
+
+def test_a_run_killed_mid_training_leaves_no_model_and_reruns_cleanly(tmp_path):
+    import subprocess
+    import sys
+    code = (
+        "import os, signal, sys, torch\n"
+        "from avlib.train import atomic_save, train_or_load\n"
+        "def train(model):\n"
+        "    # half-way: a partial checkpoint is being written when the process is killed\n"
+        "    tmp = sys.argv[1] + '/.toy-partial.pt.99.tmp'\n"
+        "    open(tmp, 'wb').write(b'partial')\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "train_or_load('toy', {'a': 1}, lambda: torch.nn.Linear(2, 1), train, cache_dir=sys.argv[1])\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True)
+    assert proc.returncode == -9
+    assert list(tmp_path.glob("toy-*.pt")) == [], "a killed run must leave no loadable model file"
+    calls = []
+
+    def train(model):
+        calls.append(1)
+        return {"ok": True}
+
+    _, res, hit = train_or_load("toy", {"a": 1}, lambda: torch.nn.Linear(2, 1), train, cache_dir=tmp_path)
+    assert (hit, res, calls) == (False, {"ok": True}, [1])
+    # a truncated model file (e.g. copied while being written) is retrained, not loaded
+    path = next(tmp_path.glob("toy-*.pt"))
+    path.write_bytes(path.read_bytes()[:20])
+    _, _, hit = train_or_load("toy", {"a": 1}, lambda: torch.nn.Linear(2, 1), train, cache_dir=tmp_path)
+    assert hit is False and len(calls) == 2

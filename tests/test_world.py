@@ -120,17 +120,20 @@ def test_clear_errors():
         Events(3)[3]
 
 
-def _bank_digest_after(names):
+def _bank_digests(names):
+    """Digests of every bank in ``names``, rendered in that order in a fresh Python process."""
     import subprocess
     import sys
     code = ("import hashlib, sys\nfrom avlib.world import sound_bank\n"
-            "for n in sys.argv[1:]: sound_bank(n)\n"
-            "print(hashlib.md5(sound_bank(sys.argv[-1]).tobytes()).hexdigest())")
-    return subprocess.run([sys.executable, "-c", code, *names], capture_output=True, text=True,
-                          check=True).stdout.strip()
+            "for n in sys.argv[1:]: print(n, hashlib.md5(sound_bank(n).tobytes()).hexdigest())")
+    out = subprocess.run([sys.executable, "-c", code, *names], capture_output=True, text=True, check=True).stdout
+    return dict(line.rsplit(" ", 1) for line in out.strip().splitlines())
 
 
-def test_soundfont_banks_do_not_depend_on_which_banks_were_rendered_before():
-    # Speech (espeak-ng) is rendered in a fresh process per bank, but a fresh-clone CI run
-    # still saw a speech bank differ between processes, so it is not asserted here (open issue).
-    assert _bank_digest_after(["guitar"]) == _bank_digest_after(["banjo", "baby", "guitar"])
+def test_every_sound_bank_is_identical_across_processes_and_render_orders():
+    # Speech banks (espeak-ng) included: two fresh processes, opposite orders, same bytes.
+    names = [c.name for c in CATEGORIES]
+    forward, backward = _bank_digests(names), _bank_digests(names[::-1])
+    assert set(forward) == set(names)
+    differ = [n for n in names if forward[n] != backward[n]]
+    assert not differ, f"sound banks differ between processes / render orders: {differ}"

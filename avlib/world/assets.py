@@ -20,6 +20,8 @@ import numpy as np
 from PIL import Image
 
 SAMPLE_RATE = 16_000
+#: seed of libespeak-ng's own random generator, set before every utterance
+ESPEAK_SEED = 7919
 
 # --------------------------------------------------------------------------- icons
 
@@ -122,7 +124,14 @@ def soundfont_notes(program: int, notes, duration: float = 1.0, drums: bool = Fa
 
 
 class _Espeak:
-    """Minimal ctypes binding of libespeak-ng (synchronous mode, 22,050 Hz output)."""
+    """Minimal ctypes binding of libespeak-ng (synchronous mode, 22,050 Hz output).
+
+    libespeak-ng draws random numbers (breath noise of the female and child voice
+    variants) from a generator of its own that is not seeded per process, so the same
+    phrase could come out differently in two fresh processes. Every utterance therefore
+    starts from :data:`ESPEAK_SEED` (``espeak_ng_SetRandSeed``): same text, voice, pitch
+    and rate → the same samples, bit for bit, in any process.
+    """
 
     def __init__(self):
         import espeakng_loader
@@ -134,6 +143,10 @@ class _Espeak:
         proto = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
         self._callback = proto(self._collect)  # keep a reference: ctypes does not
         self.lib.espeak_SetSynthCallback(self._callback)
+        if not hasattr(self.lib, "espeak_ng_SetRandSeed"):
+            raise RuntimeError(f"{espeakng_loader.get_library_path()} has no espeak_ng_SetRandSeed (libespeak-ng "
+                               ">= 1.52 needed for reproducible speech); install espeakng-loader==0.2.4")
+        self.lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
 
     def _collect(self, wav, n, _events):
         if n > 0:
@@ -142,6 +155,7 @@ class _Espeak:
 
     def say(self, text: str, voice: str, pitch: int = 50, rate: int = 175) -> np.ndarray:
         self._chunks = []
+        self.lib.espeak_ng_SetRandSeed(ESPEAK_SEED)
         self.lib.espeak_SetVoiceByName(voice.encode())
         self.lib.espeak_SetParameter(1, rate, 0)   # espeakRATE
         self.lib.espeak_SetParameter(3, pitch, 0)  # espeakPITCH

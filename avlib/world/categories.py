@@ -111,7 +111,9 @@ def sound_bank(name: str, size: int = 16) -> np.ndarray:
     libespeak-ng keeps state between utterances (measured: the same phrase differs after
     another voice has spoken), so a speech bank would depend on which speech banks a
     process rendered before it. Speech banks are therefore rendered in a fresh process
-    each, which makes every bank the same whatever the order of use.
+    each; with espeak's random generator reseeded per utterance (see
+    :class:`avlib.world.assets._Espeak`) every bank is the same bit for bit whatever the
+    order of use and whatever the process (tested in ``tests/test_world.py``).
     """
     if name not in BY_NAME:
         raise ValueError(f"unknown category {name!r}; known: {sorted(BY_NAME)}")

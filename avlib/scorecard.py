@@ -1,0 +1,212 @@
+"""One rule for every claim verdict in the book, and one mean ± std.
+
+A :class:`Claim` is data: what the paper says (and where), the direction it asserts, the
+paper's own number where it gives one, and our **paired per-seed differences** (the same
+seeds and the same world for both sides of the comparison). :func:`verdict` decides, the
+same way in every chapter (:data:`RULE`):
+
+- **reproduced** — the mean difference has the paper's direction and its 95 % Student-t
+  interval over seeds excludes 0;
+- **contradicted** — the interval excludes 0 on the other side;
+- **inconclusive** — the interval includes 0 (or fewer than two seeds);
+- for an equivalence claim (``direction="≈"``, "robust to τ"), *reproduced* when the
+  whole interval lies within ``±margin``, *contradicted* when it lies wholly outside,
+  else inconclusive;
+- **not testable** — no measurement, with the reason.
+
+:func:`scorecard` turns a list of claims into the table each chapter shows (with the
+effect size against the paper's, ours / paper's, where the paper gives one);
+:func:`mean_std` and :func:`summarize` are the book's single mean ± std (ddof = 1).
+"""
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+VERDICTS = ("reproduced", "contradicted", "inconclusive", "not testable")
+DIRECTIONS = (">", "<", "≈")
+RULE = ("A claim is *reproduced* when the paired mean difference over seeds has the paper's direction "
+        "and its 95 % Student-t interval excludes 0, *contradicted* when the interval excludes 0 on the "
+        "other side, and *inconclusive* when it includes 0. An equivalence claim (≈) is reproduced when the "
+        "whole interval lies within its stated margin. *Not testable* claims give the reason.")
+COLOURS = {"reproduced": "#1b7837", "contradicted": "#b2182b", "inconclusive": "#8c6d1f",
+           "not testable": "#5e5e5e"}
+
+
+@dataclass
+class Claim:
+    """One claim of a paper and our paired measurement of it.
+
+    ``diffs``: per-seed differences, ``ours(better) − ours(worse)`` in ``unit``, paired by seed
+    (``None`` when not testable, with ``reason``). ``direction``: ``">"`` the paper claims a
+    positive difference, ``"<"`` a negative one, ``"≈"`` no difference beyond ``margin``.
+    ``paper``: the paper's own difference in the same unit, if it reports one.
+    """
+    claim: str
+    section: str
+    diffs: Sequence[float] | None = None
+    direction: str = ">"
+    unit: str = ""
+    paper: float | None = None
+    margin: float | None = None
+    reason: str = ""
+    note: str = ""
+    data: str = "world"
+    anchor: str = ""
+
+    def __post_init__(self):
+        if self.direction not in DIRECTIONS:
+            raise ValueError(f"unknown direction {self.direction!r}; valid: {DIRECTIONS}")
+        if self.direction == "≈" and (self.margin is None or self.margin <= 0):
+            raise ValueError(f"equivalence claim {self.claim!r} needs a positive margin")
+        if self.diffs is None and not self.reason:
+            raise ValueError(f"claim {self.claim!r} has no measurement: give the reason it is not testable")
+        if self.diffs is not None:
+            self.diffs = [float(d) for d in np.asarray(self.diffs, dtype=float).ravel()]
+            if any(not np.isfinite(d) for d in self.diffs):
+                raise ValueError(f"claim {self.claim!r} has non-finite differences {self.diffs}")
+
+
+def interval(values, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean and the two-sided Student-t ``level`` interval of the mean: ``(mean, lo, hi)``.
+
+    Fewer than two values give ``(mean, nan, nan)``; identical values a zero-width interval.
+    """
+    x = np.asarray(values, dtype=float)
+    if x.size == 0:
+        raise ValueError("interval of no values")
+    m = float(x.mean())
+    if x.size < 2:
+        return m, float("nan"), float("nan")
+    half = float(stats.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+    return m, m - half, m + half
+
+
+def verdict(diffs, direction: str = ">", margin: float | None = None) -> str:
+    """The book's one verdict rule (:data:`RULE`) for paired per-seed differences."""
+    if diffs is None:
+        return "not testable"
+    m, lo, hi = interval(diffs)
+    if np.isnan(lo):
+        return "inconclusive"
+    if direction == "≈":
+        if margin is None:
+            raise ValueError("an equivalence claim needs a margin")
+        if -margin <= lo and hi <= margin:
+            return "reproduced"
+        return "contradicted" if (lo > margin or hi < -margin) else "inconclusive"
+    sign = 1.0 if direction == ">" else -1.0
+    lo_s, hi_s = sorted((sign * lo, sign * hi))
+    if lo_s > 0:
+        return "reproduced"
+    if hi_s < 0:
+        return "contradicted"
+    return "inconclusive"
+
+
+def mean_std(values, digits: int = 1, scale: float = 1.0) -> str:
+    """``"m ± s"`` with the sample standard deviation (ddof = 1); one value prints alone."""
+    x = np.asarray(values, dtype=float) * scale
+    if x.size < 2:
+        return f"{x.mean():.{digits}f}"
+    return f"{x.mean():.{digits}f} ± {x.std(ddof=1):.{digits}f}"
+
+
+def summarize(df: pd.DataFrame, by, values, scale: float = 1.0) -> pd.DataFrame:
+    """Mean and std (ddof = 1) of ``values`` per group ``by``, as numeric columns
+    ``<value>`` and ``<value> std`` (order of first appearance kept)."""
+    by = [by] if isinstance(by, str) else list(by)
+    values = [values] if isinstance(values, str) else list(values)
+    g = df.groupby(by, sort=False)[values]
+    mean, std = g.mean() * scale, g.std(ddof=1) * scale
+    out = pd.concat({v: mean[v] for v in values} | {f"{v} std": std[v] for v in values}, axis=1)
+    return out[[c for v in values for c in (v, f"{v} std")]].reset_index()
+
+
+def row(c: Claim) -> dict:
+    """One claim as a scorecard row (JSON-able)."""
+    v = verdict(c.diffs, c.direction, c.margin)
+    out = {"claim": c.claim, "section": c.section, "direction": c.direction, "unit": c.unit,
+           "paper": c.paper, "margin": c.margin, "data": c.data, "anchor": c.anchor, "verdict": v,
+           "n_seeds": 0 if c.diffs is None else len(c.diffs), "diffs": c.diffs,
+           "mean": None, "ci_low": None, "ci_high": None, "effect_vs_paper": None,
+           "note": c.reason if c.diffs is None else (c.note if v != "reproduced" else "")}
+    if c.diffs is not None:
+        m, lo, hi = interval(c.diffs)
+        out.update(mean=m, ci_low=None if np.isnan(lo) else lo, ci_high=None if np.isnan(hi) else hi)
+        if c.paper not in (None, 0) and c.direction != "≈":
+            out["effect_vs_paper"] = m / c.paper
+    return out
+
+
+def scorecard(claims: Sequence[Claim]) -> pd.DataFrame:
+    """The verdict table of a chapter: one row per claim (see :func:`row`)."""
+    return pd.DataFrame([row(c) for c in claims])
+
+
+def totals(table: pd.DataFrame) -> dict:
+    """Count of each verdict (every verdict present, zeros included) and the total."""
+    counts = {v: int((table["verdict"] == v).sum()) for v in VERDICTS}
+    return {**counts, "total": int(len(table))}
+
+
+def badge(v: str) -> str:
+    """A coloured verdict badge (HTML)."""
+    return (f'<span style="background:{COLOURS[v]};color:white;padding:1px 6px;border-radius:4px;'
+            f'white-space:nowrap">{html.escape(v)}</span>')
+
+
+def _fmt(x, digits):
+    return "" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:+.{digits}f}"
+
+
+def display_table(table: pd.DataFrame, digits: int = 1) -> pd.DataFrame:
+    """The reader's view: claim, where, paper's number, ours with its 95 % interval, verdict badge."""
+    def ours(r):
+        if r["mean"] is None:
+            return ""
+        ci = "" if r["ci_low"] is None else f" [{_fmt(r['ci_low'], digits)}, {_fmt(r['ci_high'], digits)}]"
+        return f"{_fmt(r['mean'], digits)}{ci} (n={r['n_seeds']})"
+    view = pd.DataFrame({
+        "claim": [f"{r['claim']} ({r['direction']}{'' if r['margin'] is None else ' ±' + str(r['margin'])})"
+                  for _, r in table.iterrows()],
+        "where": table["section"],
+        "unit": table["unit"],
+        "paper": [_fmt(p, digits) for p in table["paper"]],
+        "ours, mean [95 % CI]": [ours(r) for _, r in table.iterrows()],
+        "ours / paper": ["" if e is None or pd.isna(e) else f"{e:.2f}" for e in table["effect_vs_paper"]],
+        "verdict": [badge(v) for v in table["verdict"]],
+        "note": table["note"],
+    })
+    return view
+
+
+def to_html(table: pd.DataFrame, digits: int = 1) -> str:
+    """:func:`display_table` as an HTML table with the badges rendered (for ``IPython.display.HTML``)."""
+    return display_table(table, digits).to_html(index=False, escape=False, border=0,
+                                                 classes="scorecard table")
+
+
+def records(table: pd.DataFrame) -> list[dict]:
+    """JSON-able rows for ``save_results`` (NaN → None)."""
+    return json.loads(table.to_json(orient="records"))
+
+
+def load_results(results_dir, chapters, scale: str = "book") -> pd.DataFrame:
+    """Every chapter's saved scorecard (``results/<chapter>-<scale>.json``) in one table,
+    with a ``chapter`` column; chapters without a results file are left out."""
+    frames = []
+    for ch in chapters:
+        path = Path(results_dir) / f"{ch}-{scale}.json"
+        if path.exists():
+            claims = json.loads(path.read_text())["results"].get("claims", [])
+            if claims:
+                frames.append(pd.DataFrame(claims).assign(chapter=ch, scale=scale))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

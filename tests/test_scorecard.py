@@ -1,0 +1,61 @@
+"""One verdict rule for the whole book: hand-worked t-intervals and every branch of the rule."""
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from avlib.scorecard import Claim, interval, mean_std, scorecard, summarize, totals, verdict
+
+
+def test_interval_matches_the_t_formula_by_hand():
+    x = [1.0, 2.0, 3.0]            # mean 2, sd 1, n 3: half-width t(0.975, 2) / sqrt(3)
+    m, lo, hi = interval(x)
+    half = 4.302652729911275 / np.sqrt(3)
+    assert m == 2.0 and lo == pytest.approx(2 - half) and hi == pytest.approx(2 + half)
+    assert stats.t.ppf(0.975, 2) == pytest.approx(4.302652729911275)
+    m, lo, hi = interval([5.0])
+    assert m == 5.0 and np.isnan(lo) and np.isnan(hi)
+
+
+def test_verdict_rule_every_branch():
+    assert verdict([1.0, 1.2, 0.9, 1.1, 1.0]) == "reproduced"
+    assert verdict([-1.0, -1.2, -0.9, -1.1]) == "contradicted"
+    assert verdict([1.0, -0.5, 0.8]) == "inconclusive"           # interval includes 0
+    assert verdict([0.1, 0.2, 3.0]) == "inconclusive"            # every seed positive, interval still includes 0
+    assert verdict([-1.0, -1.2, -0.9], direction="<") == "reproduced"
+    assert verdict([1.0, 1.2, 0.9], direction="<") == "contradicted"
+    assert verdict([2.0]) == "inconclusive"                      # one seed: no interval
+    assert verdict([0.5, 0.5, 0.5]) == "reproduced"              # zero spread, positive mean
+    assert verdict([0.0, 0.0, 0.0]) == "inconclusive"
+    assert verdict(None) == "not testable"
+    # equivalence: within the margin, outside it, straddling it
+    assert verdict([0.1, -0.1, 0.05, 0.0], "≈", margin=1.0) == "reproduced"
+    assert verdict([3.0, 3.2, 2.9], "≈", margin=1.0) == "contradicted"
+    assert verdict([0.5, 1.5, 1.0], "≈", margin=1.0) == "inconclusive"
+
+
+def test_claim_validation_and_scorecard_rows():
+    with pytest.raises(ValueError, match="direction"):
+        Claim("x", "Sec. 1", [1.0], direction="!")
+    with pytest.raises(ValueError, match="margin"):
+        Claim("x", "Sec. 1", [1.0], direction="≈")
+    with pytest.raises(ValueError, match="not testable"):
+        Claim("x", "Sec. 1", None)
+    with pytest.raises(ValueError, match="non-finite"):
+        Claim("x", "Sec. 1", [1.0, float("nan")])
+    table = scorecard([Claim("A beats B", "Table 1", [2.0, 2.2, 1.8], unit="pts", paper=4.0, note="n"),
+                       Claim("C beats D", "Table 2", [-1.0, 0.5, 0.2], note="noisy"),
+                       Claim("SOTA on AVE", "Table 4", None, reason="needs AVE")])
+    assert list(table.verdict) == ["reproduced", "inconclusive", "not testable"]
+    assert table.effect_vs_paper[0] == pytest.approx(0.5)
+    assert list(table.note) == ["", "noisy", "needs AVE"]
+    assert totals(table) == {"reproduced": 1, "contradicted": 0, "inconclusive": 1, "not testable": 1, "total": 3}
+
+
+def test_mean_std_uses_ddof_1_and_summarize_keeps_numeric_columns():
+    assert mean_std([1.0, 2.0, 3.0]) == "2.0 ± 1.0"
+    assert mean_std([0.5], digits=2) == "0.50"
+    df = pd.DataFrame({"row": ["b", "b", "a", "a"], "acc": [1.0, 3.0, 2.0, 2.0]})
+    s = summarize(df, "row", "acc")
+    assert list(s.columns) == ["row", "acc", "acc std"] and list(s.row) == ["b", "a"]
+    assert s["acc std"].tolist() == pytest.approx([np.sqrt(2), 0.0])

@@ -1,0 +1,35 @@
+"""The book shows numbers of the code that exists: each committed chapter was executed with the
+current version of every avlib file it depends on (imports, transitively)."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from avlib.sources import notebook_dependencies, stale_modules
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = ("world", "mil", "psp", "lvs", "dsol")
+
+
+def _printed_hash(nb: dict) -> str | None:
+    """The avlib source hash printed by the chapter's last (provenance) cell."""
+    text = "".join("".join(o.get("text", "")) for o in nb["cells"][-1].get("outputs", []))
+    m = re.search(r"avlib_source_hash\s*:\s*([0-9a-f]{12})", text)
+    return m.group(1) if m else None
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_committed_chapter_was_executed_with_the_current_avlib(chapter):
+    nb_path = ROOT / "book" / f"{chapter}.ipynb"
+    res_path = ROOT / "results" / f"{chapter}-book.json"
+    assert res_path.exists(), (f"{res_path.name} missing: re-execute the chapter at book scale "
+                               f"(make reproduce CHAPTER={chapter}); its provenance cell writes it")
+    prov = json.loads(res_path.read_text())["provenance"]
+    nb = json.loads(nb_path.read_text())
+    assert prov["scale"] == "book"
+    assert _printed_hash(nb) == prov["avlib_source_hash"], (
+        f"book/{chapter}.ipynb and {res_path.name} come from different executions: re-execute the chapter")
+    changed = stale_modules(prov["avlib_files"], notebook_dependencies(nb_path))
+    assert not changed, (f"book/{chapter}.ipynb was executed with another version of {', '.join(changed)}: "
+                         f"re-execute it (make reproduce CHAPTER={chapter}) and commit it with the change")
