@@ -20,10 +20,12 @@ from tqdm.auto import tqdm
 from .audio import image_to_tensor
 from .models.encoders import AudioEncoder, Classifier, VisualEncoder
 from .repro import pick, resolve_device
+from .sources import dependencies
 from .train import DEFAULT_CACHE, atomic_save, batches, config_key, fit, train_or_load
 from .world import Pretrain
 
-ENCODER_MODULES = ("world", "models/encoders.py", "features.py", "audio.py", "train.py")
+#: the avlib files this module imports, transitively: the cache key of the encoders
+ENCODER_MODULES = dependencies(__name__)
 
 
 def render_arrays(task, keys=("frame", "audio", "label"), indices=None, desc=None) -> dict:
@@ -56,10 +58,13 @@ def _train_classifier(model, x_train, y_train, x_val, y_val, cfg, device, desc):
     def loss_fn(m, b):
         return nn.functional.cross_entropy(m(b[0]), b[1])
 
+    # the inputs move to the training device once: no per-batch host→device copies
+    x_train, y_train, x_val, y_val = (t.to(device) for t in (x_train, y_train, x_val, y_val))
+
     def accuracy(m, xs, ys):
         correct = 0
         for xb, yb in batches(xs, ys, batch_size=256):
-            correct += (m(xb.to(device)).argmax(1).cpu() == yb).sum().item()
+            correct += (m(xb).argmax(1) == yb).sum().item()
         return correct / len(ys)
 
     hist = fit(model, lambda e: batches(x_train, y_train, batch_size=cfg["batch_size"], shuffle=True,
@@ -119,7 +124,9 @@ def pretrained_encoders(scale: str = "book", device="auto", seed: int = 0, cache
 def encode_frames(encoder: VisualEncoder, frames: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """uint8 frames (N, H, W, 3) → channels-last feature maps (N, h, w, C) float32."""
     device = next(encoder.parameters()).device
-    out = [encoder(image_to_tensor(frames[i:i + batch_size]).to(device)).permute(0, 2, 3, 1).float().cpu()
+    # uint8 frames travel to the encoder's device and are normalised there
+    out = [encoder(image_to_tensor(torch.from_numpy(np.ascontiguousarray(frames[i:i + batch_size])).to(device)))
+           .permute(0, 2, 3, 1).float().cpu()
            for i in range(0, len(frames), batch_size)]
     return torch.cat(out).numpy()
 

@@ -8,15 +8,35 @@
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 from torch.nn import functional as F
 
 EPS = 1e-12
 
 
+@contextmanager
+def float32_loss(*tensors: torch.Tensor):
+    """Compute a loss in float32 with autocast off, on the tensors' device.
+
+    ``F.binary_cross_entropy`` is refused inside CUDA autocast ("unsafe to autocast") and the
+    ℓ1 normalisations here lose precision in half precision, so every loss of this module
+    runs in float32. On float32 inputs outside autocast (every CPU run) this changes nothing.
+    Yields the tensors cast to float32.
+    """
+    dev = next((t.device.type for t in tensors if torch.is_tensor(t)), "cpu")
+    if dev not in ("cuda", "cpu"):  # autocast knows no other device types (e.g. "meta")
+        yield tuple(t.float() for t in tensors)
+        return
+    with torch.autocast(dev, enabled=False):
+        yield tuple(t.float() for t in tensors)
+
+
 def segment_ce(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Eq. 7: mean cross-entropy of per-segment logits ``(B, T, C)`` against labels ``(B, T)``."""
-    return F.cross_entropy(scores.flatten(0, 1), labels.flatten())
+    with float32_loss(scores) as (scores,):
+        return F.cross_entropy(scores.flatten(0, 1), labels.flatten())
 
 
 def avps_similarity(v: torch.Tensor, a: torch.Tensor, eps: float = EPS) -> torch.Tensor:
@@ -27,8 +47,9 @@ def avps_similarity(v: torch.Tensor, a: torch.Tensor, eps: float = EPS) -> torch
     cosine of the two d-vectors, rectified (ReLU) so that the ℓ1 normalisation
     yields a distribution over the T segments. Returns ``(B, T)``.
     """
-    s = F.relu(F.cosine_similarity(v, a, dim=-1, eps=1e-8))
-    return s / s.sum(-1, keepdim=True).clamp_min(eps)
+    with float32_loss(v, a) as (v, a):
+        s = F.relu(F.cosine_similarity(v, a, dim=-1, eps=1e-8))
+        return s / s.sum(-1, keepdim=True).clamp_min(eps)
 
 
 def avps_target(event: torch.Tensor, eps: float = EPS) -> torch.Tensor:
@@ -39,7 +60,8 @@ def avps_target(event: torch.Tensor, eps: float = EPS) -> torch.Tensor:
 
 def avps_loss(v: torch.Tensor, a: torch.Tensor, event: torch.Tensor) -> torch.Tensor:
     """Eq. 9: L_avps = MSE(S, G), averaged over the batch and the T segments."""
-    return F.mse_loss(avps_similarity(v, a), avps_target(event))
+    with float32_loss(v, a) as (v, a):
+        return F.mse_loss(avps_similarity(v, a), avps_target(event))
 
 
 def fully_loss(scores, labels, v, a, event, lam: float = 100.0) -> torch.Tensor:
@@ -59,5 +81,9 @@ def weak_labels(segment_labels: torch.Tensor, num_classes: int) -> torch.Tensor:
 
 
 def weak_bce(prob: torch.Tensor, y_weak: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
-    """Eq. 11: binary cross-entropy between video-level probabilities ``(B, C)`` and Y_weak."""
-    return F.binary_cross_entropy(prob.clamp(eps, 1 - eps), y_weak)
+    """Eq. 11: binary cross-entropy between video-level probabilities ``(B, C)`` and Y_weak.
+
+    Computed in float32 with autocast off (autocast refuses ``binary_cross_entropy`` on CUDA).
+    """
+    with float32_loss(prob, y_weak) as (prob, y_weak):
+        return F.binary_cross_entropy(prob.clamp(eps, 1 - eps), y_weak)

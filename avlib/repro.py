@@ -73,6 +73,52 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
+def check_seeds(seeds):
+    """``None`` (the scale's default seeds) or a non-empty tuple of distinct non-negative ints."""
+    if seeds is None:
+        return None
+    bad = ValueError(f"seeds must be None or a non-empty list of distinct non-negative integers, got {seeds!r} "
+                     "(papermill: -y 'seeds: [0, 1, 2]')")
+    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
+        raise bad
+    seeds = tuple(seeds)
+    if not seeds or len(set(seeds)) != len(seeds) or not all(
+            isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 0 for s in seeds):
+        raise bad
+    return tuple(int(s) for s in seeds)
+
+
+def check_data_root(data_root, layout: dict | None = None):
+    """``None`` (the world) or an existing folder holding the dataset described by ``layout``.
+
+    ``layout``: ``{"name": ..., "all_of": [...], "any_of": [...], "doc": ...}`` with paths (globs)
+    relative to ``data_root``; every ``all_of`` and at least one ``any_of`` pattern must match.
+    """
+    if data_root is None:
+        return None
+    root = Path(data_root).expanduser()
+    if not root.is_dir():
+        raise ValueError(f"data_root={str(data_root)!r} is not a folder; pass the folder of the real dataset, "
+                         "or data_root=None for the built-in world")
+    if layout:
+        missing = [p for p in layout.get("all_of", ()) if not any(root.glob(p))]
+        any_of = layout.get("any_of", ())
+        if missing or (any_of and not any(any(root.glob(p)) for p in any_of)):
+            want = list(layout.get("all_of", ())) + ([" or ".join(any_of)] if any_of else [])
+            raise ValueError(f"data_root={str(root)!r} does not hold the {layout['name']} layout: expected "
+                             f"{', '.join(want)} in it (missing: {', '.join(missing) or ' or '.join(any_of)}); "
+                             f"see {layout.get('doc', 'data/README.md')}")
+    return root
+
+
+def check_parameters(scale: str, device, seeds=None, data_root=None, layout: dict | None = None):
+    """Validate a chapter's papermill parameters in its first cell: ``(scale, torch.device, seeds, data_root)``.
+
+    Each bad value raises a ``ValueError`` naming the parameter and the valid values.
+    """
+    return check_scale(scale), resolve_device(device), check_seeds(seeds), check_data_root(data_root, layout)
+
+
 def peak_memory_mb() -> float:
     """Peak resident memory of this process (and reaped children) in MiB."""
     self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

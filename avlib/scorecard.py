@@ -119,15 +119,43 @@ def mean_std(values, digits: int = 1, scale: float = 1.0) -> str:
     return f"{x.mean():.{digits}f} ± {x.std(ddof=1):.{digits}f}"
 
 
-def summarize(df: pd.DataFrame, by, values, scale: float = 1.0) -> pd.DataFrame:
-    """Mean and std (ddof = 1) of ``values`` per group ``by``, as numeric columns
-    ``<value>`` and ``<value> std`` (order of first appearance kept)."""
+def summarize(df: pd.DataFrame, by, value: str = "test", digits: int = 1) -> pd.DataFrame:
+    """Mean, std (ddof = 1) and count of ``value`` per group ``by`` (order of first appearance),
+    plus a ``mean ± std`` string: the book's one summary of seeds."""
+    g = df.groupby(by, sort=False)[value].agg(["mean", "std", "count"]).reset_index()
+    g["mean ± std"] = [f"{m:.{digits}f} ± {s:.{digits}f}" if np.isfinite(s) else f"{m:.{digits}f}"
+                       for m, s in zip(g["mean"], g["std"])]
+    return g
+
+
+def mean_std_table(df: pd.DataFrame, by, values, digits: int = 3, scale: float = 1.0) -> pd.DataFrame:
+    """One ``mean ± std`` string column per value (:func:`mean_std`) and the number of seeds, per group."""
     by = [by] if isinstance(by, str) else list(by)
     values = [values] if isinstance(values, str) else list(values)
-    g = df.groupby(by, sort=False)[values]
-    mean, std = g.mean() * scale, g.std(ddof=1) * scale
-    out = pd.concat({v: mean[v] for v in values} | {f"{v} std": std[v] for v in values}, axis=1)
-    return out[[c for v in values for c in (v, f"{v} std")]].reset_index()
+    g = df.groupby(by, sort=False)
+    out = pd.DataFrame({v: g[v].apply(lambda x: mean_std(x, digits, scale)) for v in values})
+    out["seeds"] = g.size()
+    return out
+
+
+def select(df: pd.DataFrame, **where) -> pd.DataFrame:
+    """Rows of ``df`` whose columns equal the given values (a missing column or NaN matches ``None``)."""
+    keep = np.ones(len(df), bool)
+    for col, val in where.items():
+        col_vals = df[col] if col in df else pd.Series([None] * len(df), index=df.index)
+        keep &= col_vals.isna().to_numpy() if val is None else (col_vals == val).to_numpy()
+    return df[keep]
+
+
+def paired(df: pd.DataFrame, better: dict, worse: dict, value: str = "test", by: str = "seed") -> pd.Series:
+    """Per-seed differences ``better − worse`` of ``value`` (rows chosen by :func:`select`),
+    on the seeds both sides share: the ``diffs`` of a :class:`Claim`."""
+    a = select(df, **better).groupby(by)[value].mean()
+    b = select(df, **worse).groupby(by)[value].mean()
+    d = (a - b).dropna()
+    if d.empty:
+        raise ValueError(f"no common {by} values for {better} vs {worse}")
+    return d
 
 
 def row(c: Claim) -> dict:

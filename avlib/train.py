@@ -137,7 +137,7 @@ def atomic_save(obj, path: Path) -> None:
 
 def train_or_load(name: str, config: dict, build: Callable[[], torch.nn.Module],
                   train: Callable[[torch.nn.Module], dict], *, cache_dir: Path | str | None = None,
-                  modules: tuple = (), seed: int | None = None, verbose: bool = True,
+                  modules: tuple = (), seed: int | None = None, verbose: bool = False,
                   root: Path = PACKAGE_DIR):
     """Load the cached model for (name, config, avlib source) or train and cache it.
 

@@ -11,7 +11,20 @@ from matplotlib.patches import Patch, Rectangle
 
 from .audio import SAMPLE_RATE, log_mel
 
-SOUNDING, SILENT = "#2ca02c", "#d62728"
+#: sounding vs silent objects: colour-blind-safe colours (Okabe–Ito blue / vermillion) that also
+#: differ in line style (solid / dashed), so the distinction survives grey-scale printing
+SOUNDING, SILENT = "#0072B2", "#D55E00"
+LINESTYLE = {True: "-", False: "--"}
+#: sequential, colour-blind-safe map for non-negative heatmaps (no ``jet``)
+HEAT_CMAP = "inferno"
+MIN_FONT = 9
+
+
+def book_style(dpi: int = 150) -> None:
+    """The book's figure style: ≥ 150 dpi, no text under 9 pt, a perceptually uniform colormap."""
+    plt.rcParams.update({"figure.dpi": dpi, "savefig.dpi": dpi, "font.size": 10, "axes.titlesize": 10,
+                         "axes.labelsize": 10, "xtick.labelsize": MIN_FONT, "ytick.labelsize": MIN_FONT,
+                         "legend.fontsize": MIN_FONT, "figure.titlesize": 11, "image.cmap": "viridis"})
 
 
 def _ax(ax, figsize=(3, 3)):
@@ -19,19 +32,21 @@ def _ax(ax, figsize=(3, 3)):
 
 
 def show_frame(frame, objects=(), classes=None, ax=None, title=None, label_boxes=True):
-    """An image with its objects' boxes: green if sounding, red if silent."""
+    """An image with its objects' boxes: solid blue if sounding, dashed vermillion if silent."""
     ax = _ax(ax)
     ax.imshow(frame)
     for o in objects:
         x0, y0, x1, y1 = o["box"]
-        color = SOUNDING if o.get("sounding", True) else SILENT
-        ax.add_patch(Rectangle((x0 - .5, y0 - .5), x1 - x0, y1 - y0, fill=False, lw=1.5, ec=color))
+        sounding = bool(o.get("sounding", True))
+        color = SOUNDING if sounding else SILENT
+        ax.add_patch(Rectangle((x0 - .5, y0 - .5), x1 - x0, y1 - y0, fill=False, lw=1.5, ec=color,
+                               ls=LINESTYLE[sounding]))
         if label_boxes and classes is not None:
-            ax.text(x0, y0 - 1, classes[o["class"]], color="white", fontsize=6, va="bottom",
+            ax.text(x0, y0 - 1, classes[o["class"]], color="white", fontsize=MIN_FONT, va="bottom",
                     bbox=dict(fc=color, ec="none", pad=0.5, alpha=.8))
     ax.set_axis_off()
     if title:
-        ax.set_title(title, fontsize=8)
+        ax.set_title(title, fontsize=MIN_FONT)
     return ax
 
 
@@ -59,11 +74,11 @@ def spectrogram(wave, ax=None, sample_rate=SAMPLE_RATE, title=None):
     ax.set_xlabel("time (s)")
     ax.set_ylabel("mel band")
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=MIN_FONT)
     return ax
 
 
-def heatmap_overlay(frame, heat, ax=None, alpha=0.5, cmap="jet", title=None, objects=(), classes=None):
+def heatmap_overlay(frame, heat, ax=None, alpha=0.5, cmap=HEAT_CMAP, title=None, objects=(), classes=None):
     """A heatmap (any resolution, upsampled to the frame) over an image, with optional boxes."""
     ax = show_frame(frame, objects, classes, ax, title, label_boxes=False)
     h, w = frame.shape[:2]
@@ -89,7 +104,7 @@ def segment_timeline(tracks: dict, ax=None, title=None):
                 if v:
                     ax.add_patch(Rectangle((t, r + .1), 1, .8, color=palette[r % 10]))
             else:
-                ax.text(t + .5, r + .5, str(v), ha="center", va="center", fontsize=7)
+                ax.text(t + .5, r + .5, str(v), ha="center", va="center", fontsize=MIN_FONT)
                 ax.add_patch(Rectangle((t, r + .1), 1, .8, fill=False, ec="0.7"))
     ax.set_xlim(0, T)
     ax.set_ylim(len(names), 0)
@@ -97,7 +112,7 @@ def segment_timeline(tracks: dict, ax=None, title=None):
     ax.set_xticks(np.arange(T) + .5, [str(t) for t in range(T)])
     ax.set_xlabel("segment (s)")
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=MIN_FONT)
     return ax
 
 
@@ -105,11 +120,11 @@ def similarity_matrix(matrix, ax=None, title=None, xlabel="", ylabel="", annotat
     """A matrix as a heatmap (e.g. PSP's γ_va or a confusion matrix)."""
     ax = _ax(ax, (3.2, 2.8))
     sns.heatmap(np.asarray(matrix), ax=ax, cmap=cmap, annot=annotate, fmt=".2f", cbar=True, square=True,
-                annot_kws={"fontsize": 6})
+                annot_kws={"fontsize": MIN_FONT})
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=MIN_FONT)
     return ax
 
 
@@ -126,14 +141,15 @@ def tsne_scatter(features, labels, classes=None, ax=None, title=None, seed=0, pe
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=MIN_FONT)
     return ax
 
 
 def legend_sounding(ax):
-    """Legend for the sounding (green) / silent (red) box colours."""
-    ax.legend(handles=[Patch(ec=SOUNDING, fill=False, label="sounding"), Patch(ec=SILENT, fill=False, label="silent")],
-              fontsize=7, loc="lower right")
+    """Legend for the sounding (solid blue) / silent (dashed vermillion) boxes."""
+    ax.legend(handles=[Patch(ec=SOUNDING, fill=False, ls=LINESTYLE[True], label="sounding"),
+                       Patch(ec=SILENT, fill=False, ls=LINESTYLE[False], label="silent")],
+              fontsize=MIN_FONT, loc="lower right")
     return ax
 
 

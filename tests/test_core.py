@@ -127,3 +127,26 @@ def test_a_run_killed_mid_training_leaves_no_model_and_reruns_cleanly(tmp_path):
     path.write_bytes(path.read_bytes()[:20])
     _, _, hit = train_or_load("toy", {"a": 1}, lambda: torch.nn.Linear(2, 1), train, cache_dir=tmp_path)
     assert hit is False and len(calls) == 2
+
+
+def test_bad_chapter_parameters_fail_naming_the_parameter(tmp_path):
+    from avlib.repro import check_parameters
+    layout = {"name": "AVE features", "all_of": ["visual_feature.h5"], "doc": "data/README.md"}
+    with pytest.raises(ValueError, match="unknown scale 'huge'"):
+        check_parameters("huge", "cpu")
+    with pytest.raises(ValueError, match="unknown device 'gpu'"):
+        check_parameters("smoke", "gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="device 'cuda'"):
+            check_parameters("smoke", "cuda")
+    for seeds in ([], [-1], [0, 0], "0,1", 3, [1.5]):
+        with pytest.raises(ValueError, match="seeds must be"):
+            check_parameters("smoke", "cpu", seeds)
+    with pytest.raises(ValueError, match="is not a folder"):
+        check_parameters("smoke", "cpu", None, tmp_path / "nope", layout)
+    with pytest.raises(ValueError, match=r"AVE features layout.*visual_feature\.h5"):
+        check_parameters("smoke", "cpu", None, tmp_path, layout)
+    (tmp_path / "visual_feature.h5").write_bytes(b"")
+    scale, device, seeds, root = check_parameters("smoke", "cpu", [2, 0], tmp_path, layout)
+    assert (scale, device, seeds, root) == ("smoke", torch.device("cpu"), (2, 0), tmp_path)
+    assert check_parameters("book", "auto")[2:] == (None, None)

@@ -1,4 +1,6 @@
 """DSOL model pieces (Hu et al. 2020): Table 3 network, Eq. 1–8, masking, dictionary, product."""
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -41,27 +43,93 @@ def test_localization_loss_has_gradients_and_decreases():
 def test_mismatch_never_pairs_a_sample_with_itself():
     idx = M.mismatch(10, torch.Generator().manual_seed(1))
     assert sorted(idx.tolist()) == list(range(10)) and (idx != torch.arange(10)).all()
+    for n in range(2, 40):
+        for seed in range(5):
+            idx = M.mismatch(n, torch.Generator().manual_seed(seed))
+            assert (idx != torch.arange(n)).all()
+    # clips of one video (``groups``) are never paired with each other
+    groups = [0, 0, 1, 1, 2, 2, 2]
+    for seed in range(20):
+        idx = M.mismatch(7, torch.Generator().manual_seed(seed), groups=groups)
+        assert all(groups[i] != groups[j] for i, j in enumerate(idx.tolist()))
+    with pytest.raises(ValueError, match="at least 2"):
+        M.mismatch(1, torch.Generator())
 
 
-def test_object_features_masked_mean_hand_worked():
+def test_object_features_gap_vs_masked_mean_hand_worked():
     fmap = torch.zeros(1, 2, 3, 3)
     fmap[0, 0] = torch.arange(9.0).reshape(3, 3)
     fmap[0, 1] = 1.0
     lmap = torch.zeros(1, 3, 3)
-    lmap[0, 0, 0], lmap[0, 2, 2] = 0.9, 0.06       # two cells above 0.05
-    o = M.object_features(fmap, lmap, threshold=0.05, dilate=False)
+    lmap[0, 0, 0], lmap[0, 2, 2] = 0.9, 0.06       # two (border) cells above 0.05
+    # official / Eq. 2's GAP: the sum over the mask divided by all h·w = 9 cells
+    o = M.object_features(fmap, lmap, threshold=0.05, dilate="none")
+    torch.testing.assert_close(o, torch.tensor([[(0 + 8) / 9, 2 / 9]]))
+    # avlib's earlier masked mean: divided by the 2 mask cells
+    o = M.object_features(fmap, lmap, threshold=0.05, dilate="none", pool="masked_mean")
     torch.testing.assert_close(o, torch.tensor([[(0 + 8) / 2, 1.0]]))
-    # with the 4-neighbour dilation the mask grows to cells 0, 1, 3 and 5, 7, 8
-    o = M.object_features(fmap, lmap, threshold=0.05, dilate=True)
+    # border cells do not spread under the official dilation; every cell spreads under "all"
+    torch.testing.assert_close(M.object_features(fmap, lmap, 0.05, dilate="interior"),
+                               M.object_features(fmap, lmap, 0.05, dilate="none"))
+    o = M.object_features(fmap, lmap, threshold=0.05, dilate="all", pool="masked_mean")
     torch.testing.assert_close(o, torch.tensor([[(0 + 1 + 3 + 5 + 7 + 8) / 6, 1.0]]))
+    # the centre cell is interior: it spreads to its 4 neighbours
+    lmap = torch.zeros(1, 3, 3)
+    lmap[0, 1, 1] = 0.5
+    o = M.object_features(fmap, lmap, threshold=0.05)        # defaults: interior dilation, GAP
+    torch.testing.assert_close(o, torch.tensor([[(1 + 3 + 4 + 5 + 7) / 9, 5 / 9]]))
 
 
-def test_object_features_empty_mask_falls_back_to_the_peak():
+def test_interior_dilation_on_a_4x4_mask():
+    mask = torch.zeros(1, 4, 4, dtype=torch.bool)
+    mask[0, 0, 0] = mask[0, 1, 2] = True            # a corner cell and an interior cell
+    want = torch.zeros(1, 4, 4, dtype=torch.bool)
+    want[0, 0, 0] = True                              # the corner stays, does not spread
+    for i, j in [(1, 2), (0, 2), (2, 2), (1, 1), (1, 3)]:
+        want[0, i, j] = True                          # the interior cell and its 4 neighbours
+    torch.testing.assert_close(M.dilate4(mask, "interior"), want)
+    allm = want.clone()
+    allm[0, 0, 1] = allm[0, 1, 0] = True              # "all": the corner spreads too
+    torch.testing.assert_close(M.dilate4(mask, "all"), allm)
+    torch.testing.assert_close(M.dilate4(mask, "none"), mask)
+    # no cascade: a dilated cell does not spread again
+    assert M.dilate4(mask, "interior").sum() == 6
+    assert M.DSOLConfig(dilate=True).dilate == "interior" and M.DSOLConfig(dilate=False).dilate == "none"
+    with pytest.raises(ValueError, match="dilate"):
+        M.DSOLConfig(dilate="diagonal")
+
+
+def test_object_features_empty_mask():
     fmap = torch.arange(18.0).reshape(1, 2, 3, 3)
     lmap = torch.full((1, 3, 3), 0.01)
     lmap[0, 1, 2] = 0.02
-    o = M.object_features(fmap, lmap, threshold=0.05, dilate=False)
+    # masked mean: falls back to the peak; GAP (official): a zero vector
+    o = M.object_features(fmap, lmap, threshold=0.05, dilate=False, pool="masked_mean")
     torch.testing.assert_close(o, torch.tensor([[5.0, 14.0]]))
+    torch.testing.assert_close(M.object_features(fmap, lmap, threshold=0.05), torch.zeros(1, 2))
+
+
+def test_kmeans_on_l2_normalised_features():
+    # two directions, each at a small and a large magnitude: raw k-means splits by magnitude,
+    # the official L2-normalised k-means by direction
+    rng = np.random.default_rng(0)
+    dirs = np.array([[1.0, 0.0], [0.0, 1.0]])
+    y = np.repeat([0, 1, 0, 1], 10)
+    mag = np.repeat([1.0, 1.0, 20.0, 20.0], 10)
+    x = dirs[y] * mag[:, None] + rng.normal(0, 0.05, (40, 2))
+    D, lab, centres = M.build_dictionary(x, 2, seed=0, l2=True, return_centres=True)
+    assert abs(nmi_score(y, lab) - 1.0) < 1e-9
+    # the dictionary keys are the raw-feature means of the clusters; the centres are unit-norm
+    for c in range(2):
+        np.testing.assert_allclose(D[c], x[lab == c].mean(0), rtol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(centres, axis=1), 1.0, atol=0.01)
+    _, lab_raw = M.build_dictionary(x, 2, seed=0, l2=False)
+    assert nmi_score(y, lab_raw) < 0.5            # the raw features split the far points from the near ones
+
+
+def nmi_score(a, b):
+    from sklearn.metrics import normalized_mutual_info_score
+    return normalized_mutual_info_score(a, b)
 
 
 def test_dictionary_by_kmeans_and_cluster_order_check():
@@ -75,7 +143,7 @@ def test_dictionary_by_kmeans_and_cluster_order_check():
 
 
 def test_stage_two_product_suppresses_a_silent_class():
-    net = _net(K=2, C=2)
+    net = _net(K=2, C=2, class_maps="cosine")
     net.dictionary.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
     fv = torch.zeros(1, 2, 2, 2)
     fv[0, 0, 0, 0] = 1.0               # class-0 object at (0, 0): sounding
@@ -90,6 +158,56 @@ def test_stage_two_product_suppresses_a_silent_class():
     assert s[0, 0, 0, 0] > 0.99
 
 
+def test_official_class_maps_are_an_affine_inner_product():
+    net = _net(K=2, C=2, class_maps="official", test_softmax=3.0)
+    net.dictionary.copy_(torch.tensor([[2.0, 0.0], [0.0, 1.0]]))
+    with torch.no_grad():
+        net.obj_conv.weight.fill_(0.5)
+        net.obj_conv.bias.fill_(0.1)
+    fv = torch.tensor([[1.0, 3.0]])[:, :, None, None]              # one location, f = (1, 3)
+    m = net.class_maps(fv, prod=False)
+    torch.testing.assert_close(m[0, :, 0, 0], torch.tensor([0.5 * 2 + 0.1, 0.5 * 3 + 0.1]))
+    lmap = torch.full((1, 1, 1, 1), 0.5)
+    torch.testing.assert_close(net.class_maps(fv, lmap), m * 0.5)
+    assert not hasattr(_net(class_maps="cosine"), "obj_conv")
+
+
+def test_test_time_softmax_after_the_product():
+    net = _net(K=3, C=8, class_maps="official", test_softmax=3.0)
+    net.dictionary.copy_(torch.randn(3, 8))
+    v, a = torch.randn(5, 8, 4, 4), torch.randn(5, 6)
+    s, lmap = M.predict_class_maps(net, v, a)
+    assert s.shape == (5, 3, 4, 4) and lmap.shape == (5, 4, 4)
+    with torch.no_grad():
+        fv = net.visual(v)
+        raw = net.class_maps(fv, net.av_map(fv, net.audio(a)))
+    torch.testing.assert_close(s, torch.softmax(3 * raw, dim=1))              # over the classes, ×3
+    torch.testing.assert_close(s.sum(1), torch.ones(5, 4, 4))
+    # hand-worked: s = (0, ln 2 / 3) at one location → softmax(3 s) = (1/3, 2/3)
+    x = torch.tensor([0.0, math.log(2) / 3])
+    torch.testing.assert_close(torch.softmax(3 * x, 0), torch.tensor([1 / 3, 2 / 3]))
+    net2 = _net(K=3, C=8, class_maps="official", test_softmax=None)
+    net2.load_state_dict(net.state_dict())
+    torch.testing.assert_close(M.predict_class_maps(net2, v, a)[0], raw)
+
+
+def test_lc_official_kl_hand_worked():
+    p_v = torch.tensor([[0.5, 0.25, 0.25], [0.2, 0.3, 0.5]])
+    p_a = torch.tensor([[0.25, 0.25, 0.5], [0.6, 0.2, 0.2]])
+    # official: nn.KLDivLoss()(log p_v, p_a), mean over the 2·3 elements = Σ p_a log(p_a / p_v) / 6
+    official = sum(float(a * math.log(a / v)) for a, v in zip(p_a.flatten(), p_v.flatten())) / 6
+    paper = sum(float(v * math.log(v / a)) for v, a in zip(p_v.flatten(), p_a.flatten())) / 2  # Eq. 7, batch mean
+    got = M.lc_loss(p_v.log(), p_a, "official")
+    assert got.item() == pytest.approx(official, rel=1e-6)
+    assert got.item() == pytest.approx(torch.nn.KLDivLoss()(p_v.log(), p_a).item(), rel=1e-6)
+    assert M.lc_loss(p_v.log(), p_a, "paper").item() == pytest.approx(paper, rel=1e-5)
+    assert abs(official - paper) > 0.05
+    # row 0 alone: KL(p_a‖p_v) = .25 ln .5 + .5 ln 2 = .25 ln 2, over 3 elements
+    assert M.lc_loss(p_v[:1].log(), p_a[:1]).item() == pytest.approx(0.25 * math.log(2) / 3, rel=1e-6)
+    # a zero in p_a contributes 0 (xlogy), not NaN
+    assert torch.isfinite(M.lc_loss(p_v.log(), torch.tensor([[0.0, 0.5, 0.5], [1.0, 0.0, 0.0]])))
+
+
 def test_stage_two_loss_terms_follow_the_settings():
     v, a = torch.randn(8, 8, 7, 7), torch.randn(8, 6)
     p = torch.softmax(torch.randn(8, 3), 1)
@@ -101,6 +219,11 @@ def test_stage_two_loss_terms_follow_the_settings():
     lam1 = M.stage_two_loss(_net(use_lc=False, lam=1.0), v, a, p, gen())
     torch.testing.assert_close(lam1, 2 * only_l1)
     assert only_lc.item() >= 0
+    for form in ("official", "paper"):     # gradients reach the maps and the class-map affine
+        net = _net(lc_form=form, class_maps="official")
+        net.dictionary.copy_(torch.randn(3, 8))
+        M.stage_two_loss(net, v, a, p, gen()).backward()
+        assert net.obj_conv.weight.grad.abs().sum() > 0 and net.v_loc.mlp[0].weight.grad.abs().sum() > 0
 
 
 def test_train_stage_one_alternates_and_builds_a_dictionary():
@@ -108,16 +231,57 @@ def test_train_stage_one_alternates_and_builds_a_dictionary():
     v = torch.randn(16, 8, 7, 7)
     a = torch.randn(16, 6)
     hist = M.train_stage_one(net, v, a)
-    assert len(hist["loc_loss"]) == 2 and hist["reinit"] == [True] and len(hist["cls_loss"]) == 1
+    assert len(hist["loc_loss"]) == 2 and hist["reinit"] == [True] and len(hist["cls_loss"]) == net.cfg.cls_epochs == 3
     assert net.dictionary.abs().sum() > 0
     hist2 = M.train_stage_two(net, v, a)
     assert len(hist2["loss"]) == net.cfg.stage2_epochs
+
+
+def test_classifiers_reinitialised_at_every_alternation():
+    torch.manual_seed(0)
+    net = M.DSOLNet(64, 48, 4, M.DSOLConfig(emb_dim=8, n_clusters=4, stage1_epochs=3, cluster_from_epoch=1,
+                                            cls_epochs=0, batch_size=8))
+    before = net.v_cls.weight.detach().clone(), net.a_cls.weight.detach().clone()
+    v, a = torch.randn(16, 64, 3, 3), torch.randn(16, 48)
+    hist = M.train_stage_one(net, v, a)
+    assert hist["reinit"] == [True, True]          # both alternations, whatever the cluster order
+    for layer, old in zip((net.v_cls, net.a_cls), before):
+        assert not torch.allclose(layer.weight, old)
+        assert 0.008 < layer.weight.std().item() < 0.012 and abs(layer.weight.mean().item()) < 0.003
+        assert torch.equal(layer.bias, torch.zeros_like(layer.bias))
+    # the classifiers have their own fresh optimiser: the main one does not hold them
+    net2 = M.DSOLNet(64, 48, 4, M.DSOLConfig(emb_dim=8, n_clusters=4, stage1_epochs=2, batch_size=8))
+    h2 = M.train_stage_one(net2, v, a)
+    assert len(h2["cls_loss"]) == 3 and h2["reinit"] == [True]
+    # avlib's earlier variant: re-initialised only when the cluster order changed
+    net3 = M.DSOLNet(64, 48, 4, M.DSOLConfig(emb_dim=8, n_clusters=4, stage1_epochs=3, batch_size=8,
+                                             reinit="on_reorder", cls_epochs=1))
+    h3 = M.train_stage_one(net3, v, a)
+    assert h3["reinit"] == [True, h3["reorder"][1]]
 
 
 def test_cluster_maps_to_classes_takes_the_max_of_aligned_clusters():
     maps = torch.tensor([[[[0.1]], [[0.7]], [[0.3]]]])       # 3 clusters, 1×1 maps
     out = M.cluster_maps_to_classes(maps, [1, 0, 1], n_classes=3)
     torch.testing.assert_close(out[0, :, 0, 0], torch.tensor([0.7, 0.3, 0.0]))
+
+
+def test_runners_accept_a_device(tmp_path, monkeypatch):
+    import avlib.train
+    from avlib.experiments import dsol as X
+    monkeypatch.setattr(avlib.train, "DEFAULT_CACHE", tmp_path)
+    g = torch.Generator().manual_seed(0)
+    split = lambda n: {"vfeat": torch.randn(n, 8, 7, 7, generator=g), "afeat": torch.randn(n, 6, generator=g),  # noqa: E731
+                       "labels": np.arange(n) % 2, "boxes": np.tile([[0, 0, 16, 16]], (n, 1))}
+    data = {"solo_train": split(16), "mix_train": split(16), "solo_test": split(8), "num_classes": 2,
+            "image_size": 32}
+    dev = torch.device("cpu")
+    r = X.run_dsol(data, "smoke", seed=0, splits=(), device=dev, emb_dim=8, stage1_epochs=2, stage2_epochs=1,
+                   batch_size=8)
+    r2 = X.run_dsol(data, "smoke", seed=0, splits=(), emb_dim=8, stage1_epochs=2, stage2_epochs=1, batch_size=8)
+    assert {"iou@0.5", "auc", "nmi"} <= set(r) and r == r2
+    b = X.run_baseline(data, "smoke", "ots", seed=0, splits=(), device=dev)
+    assert 0 <= b["auc"] <= 1
 
 
 def test_baselines_give_maps_in_unit_range():

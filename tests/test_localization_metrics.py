@@ -64,14 +64,22 @@ def test_top_half_rule_and_ties():
     # a tie at the median: the strict ">" keeps fewer than half, the maximum is always kept
     tie = np.array([[[0.0, 0.5], [0.5, 1.0]]])
     assert binarize(tie).int().tolist() == [[[0, 0], [0, 1]]]
-    # a constant map gives an empty prediction (the official code's NaN does the same)
-    assert binarize(np.ones((1, 3, 3))).sum() == 0
-    assert normalize_maps(np.ones((1, 3, 3))).abs().sum() == 0
+    # constant maps: the official normalize_img leaves them unchanged → score 1 + c;
+    # c >= 0 predicts the whole image, c < 0 nothing
+    assert binarize(np.ones((1, 3, 3))).all() and binarize(np.zeros((1, 3, 3))).all()
+    assert binarize(-np.ones((1, 3, 3))).sum() == 0
+    assert normalize_maps(np.ones((1, 3, 3))).abs().sum() == 0   # the display helper still zeroes them
 
 
-def test_max_fraction_rule():
-    m = np.array([[[0.0, 0.05], [0.2, 1.0]]])
-    assert binarize(m, rule="max_fraction", threshold=0.1).int().tolist() == [[[0, 0], [1, 1]]]
+def test_max_fraction_rule_is_raw_and_strict():
+    m = np.array([[[0.0, 0.05], [0.1, 1.0]]])
+    # strictly above 0.1 × max: the pixel equal to 0.1 is not predicted
+    assert binarize(m, rule="max_fraction", threshold=0.1).int().tolist() == [[[0, 0], [0, 1]]]
+    # raw map, not normalised: a sigmoid-like map with a positive minimum predicts everything
+    sig = np.array([[[0.5, 0.6], [0.7, 0.9]]])
+    assert binarize(sig, rule="max_fraction").all()
+    # the former avlib behaviour (min-max first) is the named option normalize=True
+    assert binarize(sig, rule="max_fraction", normalize=True).int().tolist() == [[[0, 1], [1, 1]]]
     with pytest.raises(ValueError):
         binarize(m, rule="otsu")
 
@@ -86,7 +94,7 @@ def test_resize_is_bilinear_and_keeps_the_peak():
 
 
 def test_success_rate_and_auc_on_known_curves():
-    assert list(THRESHOLDS[:3]) == [0.0, 0.05, 0.1] and len(THRESHOLDS) == 21
+    assert THRESHOLDS.tolist() == [0.05 * i for i in range(21)]     # the official floats, not rounded
     ious = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
     assert success_rate(ious, 0.5) == pytest.approx(0.6)
     # uniform cIoUs on [0, 1]: the success curve is 1 - t, its area 1/2
@@ -97,7 +105,9 @@ def test_success_rate_and_auc_on_known_curves():
     assert auc(np.zeros(10)) == pytest.approx(0.025)
     # NaN (empty GT and empty prediction) counts as a failure, as in the official code
     assert success_rate([np.nan, 1.0]) == 0.5
-    assert success_curve([0.3])[:7].tolist() == [1.0] * 7 and success_curve([0.3])[7] == 0.0
+    # the official thresholds are 0.05 * i: 0.05 * 6 = 0.30000000000000004 > 0.3, so 0.3 fails at i = 6
+    assert success_curve([0.3])[:6].tolist() == [1.0] * 6 and success_curve([0.3])[6] == 0.0
+    assert success_curve([0.31])[:7].tolist() == [1.0] * 7 and success_curve([0.31])[7] == 0.0
     with pytest.raises(ValueError):
         success_rate([])
 
@@ -112,3 +122,159 @@ def test_evaluate_maps_vectorised():
     assert res["ciou"] == 0.5 and res["curve"].shape == (21,)
     with pytest.raises(ValueError):
         evaluate_maps(maps[:1], gt)
+
+
+# ---- per-image re-implementations of the official procedures (plain NumPy, the official operators) ----
+
+def official_lvs_ciou(resized: np.ndarray, gt_map: np.ndarray) -> float:
+    """hche11/Localizing-Visual-Sounds-the-Hard-Way test.py + utils.py, for a map already at the image size."""
+    value = -resized.astype(np.float32)                      # normalize_img(-heatmap_now)
+    vmin, vmax = value.min(), value.max()
+    if not (vmax - vmin) == 0:
+        value = (value - vmin) / (vmax - vmin)
+    pred = 1 - value
+    threshold = np.sort(pred.flatten())[int(pred.shape[0] * pred.shape[1] / 2)]
+    pred[pred > threshold] = 1
+    pred[pred < 1] = 0
+    infer_map = np.zeros(pred.shape)                         # Evaluator.cal_CIOU(pred, gt_map, 0.5)
+    infer_map[pred >= 0.5] = 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.sum(infer_map * gt_map) / (np.sum(gt_map) + np.sum(infer_map * (gt_map == 0)))
+
+
+def official_dsol_ciou(resized: np.ndarray, gt_map: np.ndarray, threshold: float = 0.1) -> float:
+    """DTaoo/... music-exp/tools.py cal_ciou (eval.py / eval_duet.py use the same lines with 0.5 / 0.2).
+    ``threshold * np.max(predmap)`` is a float64 product compared in float32 under NumPy 1.x (value-based
+    casting, what the official code ran on); NumPy 2 would promote, so the cast is written out."""
+    predmap = resized.astype(np.float32)
+    thres = np.float32(threshold * float(np.max(predmap)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.sum((predmap > thres) * (gt_map > 0)) / (np.sum(gt_map) + np.sum((predmap > thres) * (gt_map == 0)))
+
+
+def official_summary(ious):
+    from sklearn.metrics import auc as sk_auc
+    results = [np.sum(np.array(ious) >= 0.05 * i) / len(ious) for i in range(21)]
+    return np.sum(np.array(ious) >= 0.5) / len(ious), sk_auc([0.05 * i for i in range(21)], results)
+
+
+def cv2_linear(m: np.ndarray, H: int, W: int) -> np.ndarray:
+    """cv2.resize(m, (W, H), INTER_LINEAR) for float32: pixel-centre sampling, border clamped."""
+    def axis(n_in, n_out):
+        f = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
+        i0 = np.clip(np.floor(f).astype(int), 0, n_in - 1)
+        a = np.clip(f - i0, 0, 1).astype(np.float32)
+        return i0, np.minimum(i0 + 1, n_in - 1), a
+    y0, y1, b = axis(m.shape[0], H)
+    x0, x1, a = axis(m.shape[1], W)
+    rows = m[:, x0] * (1 - a) + m[:, x1] * a
+    return rows[y0] * (1 - b)[:, None] + rows[y1] * b[:, None]
+
+
+def _degenerate_and_random_maps(S: int, rng) -> np.ndarray:
+    maps = [rng.standard_normal((S, S)),                                    # random, both signs
+            1 / (1 + np.exp(-rng.standard_normal((S, S)))),                 # sigmoid: positive minimum
+            np.full((S, S), 0.7), np.zeros((S, S)), np.full((S, S), -0.3),  # constants: positive, zero, negative
+            rng.integers(0, 3, (S, S)) / 2.0,                               # heavy ties at the median
+            np.where(rng.random((S, S)) < 0.5, 1.0, 0.0),                   # two values
+            -np.abs(rng.standard_normal((S, S))) - 1,                       # all negative
+            np.pad(np.ones((2, 2)), ((0, S - 2), (0, S - 2)))]              # a single hot corner
+    maps += [rng.standard_normal((S, S)) for _ in range(20)]
+    return np.stack(maps).astype(np.float32)
+
+
+def _gts(n: int, S: int, rng) -> np.ndarray:
+    gts = []
+    for i in range(n):
+        if i % 7 == 3 or i == 4:                                           # (4: the negative constant → NaN)
+            gts.append(np.zeros((S, S), np.float32))                        # empty ground truth
+        elif i % 2:
+            x0, y0 = rng.integers(0, S // 2, 2)
+            gts.append(box_mask([x0, y0, x0 + rng.integers(2, S), y0 + rng.integers(2, S)], S))
+        else:                                                               # soft consensus of 3 annotators
+            b = rng.integers(0, S, (3, 2, 2))
+            gts.append(consensus_mask(np.concatenate([b.min(1), b.max(1) + 1], 1), S))
+    return np.stack(gts)
+
+
+@pytest.mark.parametrize("S", [16, 15])
+def test_lvs_median_rule_equals_the_official_per_image_code(S):
+    # maps already at the image size (no resize): the values must be identical, NaNs included
+    rng = np.random.default_rng(S)
+    maps = _degenerate_and_random_maps(S, rng)
+    gt = _gts(len(maps), S, rng)
+    ref = np.array([official_lvs_ciou(m, g) for m, g in zip(maps, gt)])
+    res = evaluate_maps(maps, gt, rule="median", chunk=5)
+    np.testing.assert_array_equal(res["ious"], ref)
+    assert np.isnan(ref).any() and (ref == 0).any() and (ref > 0.3).any()   # the cases are exercised
+    c, a = official_summary(ref)
+    assert res["ciou"] == c and res["auc"] == pytest.approx(a, abs=1e-15)
+    # constant maps: c >= 0 → whole image, c < 0 → nothing
+    P = binarize(maps[2:5])
+    assert P[0].all() and P[1].all() and not P[2].any()
+
+
+@pytest.mark.parametrize("threshold", [0.1, 0.5, 0.2])
+def test_max_fraction_rule_equals_the_official_per_image_code(threshold):
+    rng = np.random.default_rng(7)
+    maps = _degenerate_and_random_maps(16, rng)
+    gt = (_gts(len(maps), 16, rng) > 0).astype(np.float32)   # DSOL's ground truth is binary (its code uses gt > 0)
+    ref = np.array([official_dsol_ciou(m, g, threshold) for m, g in zip(maps, gt)])
+    res = evaluate_maps(maps, gt, rule="max_fraction", threshold=threshold)
+    np.testing.assert_array_equal(res["ious"], ref)
+    # the sigmoid map (positive minimum): the raw rule keeps more pixels than the former normalised one
+    raw, old = binarize(maps[1:2], "max_fraction", threshold), binarize(maps[1:2], "max_fraction", threshold, True)
+    assert (raw >= old).all() and raw.sum() > old.sum()
+
+
+def test_resize_matches_the_cv2_formula_up_to_float_rounding():
+    # torch's bilinear kernel and cv2's INTER_LINEAR sample the same points with the same weights but may
+    # round the two products differently in the last bit (fused multiply-add; cv2's own SIMD paths differ by
+    # CPU), so resized values agree to ~1 ulp, not bit for bit: that is the only tolerance in these tests.
+    rng = np.random.default_rng(3)
+    maps = rng.standard_normal((20, 7, 7)).astype(np.float32)
+    ours = resize_maps(maps, 32).numpy()
+    ref = np.stack([cv2_linear(m, 32, 32) for m in maps])
+    np.testing.assert_allclose(ours, ref, rtol=0, atol=4 * np.finfo(np.float32).eps * np.abs(maps).max())
+    gt = _gts(20, 32, rng)
+    # end to end from 7×7: identical to the official procedure run on the same resized maps
+    np.testing.assert_array_equal(evaluate_maps(maps, gt)["ious"],
+                                  [official_lvs_ciou(m, g) for m, g in zip(ours, gt)])
+    gt = (gt > 0).astype(np.float32)
+    np.testing.assert_array_equal(evaluate_maps(maps, gt, rule="max_fraction")["ious"],
+                                  [official_dsol_ciou(m, g) for m, g in zip(ours, gt)])
+
+
+def test_success_thresholds_are_the_official_floats():
+    # 0.05 * 3 = 0.15000000000000002 and 0.05 * 6 = 0.30000000000000004: a cIoU of exactly 3/20 or 3/10
+    # fails there in the official code
+    assert success_rate([3 / 20], 0.15) == 0.0 and success_rate([3 / 10], 0.3) == 0.0
+    assert success_rate([0.5], 0.5) == 1.0 and success_rate([0.31], 0.3) == 1.0
+    assert success_rate([0.123], 0.123) == 1.0          # off the grid: used as given
+    ious = np.array([0.15, 0.3, 0.35, 0.5, 0.7, 1.0, 0.0, np.nan])
+    c, a = official_summary(ious)
+    assert auc(ious) == pytest.approx(a, abs=1e-15) and success_rate(ious, 0.5) == c
+
+
+def test_flickr_and_vggss_ground_truth_equal_the_official_testset_gt():
+    rng = np.random.default_rng(5)
+    for _ in range(20):                                  # Flickr: XML boxes in 256 px, int(224 * v / 256)
+        xs, ys = np.sort(rng.integers(0, 257, (2, rng.integers(1, 5), 2)), axis=2)
+        boxes = np.stack([xs[:, 0], ys[:, 0], xs[:, 1], ys[:, 1]], 1)
+        ref = np.zeros((224, 224))
+        for b in boxes:
+            b = [int(224 * int(v) / 256) for v in b]
+            tmp = np.zeros((224, 224))
+            tmp[b[1]:b[3], b[0]:b[2]] = 1
+            ref += tmp
+        ref /= 2
+        ref[ref > 1] = 1
+        np.testing.assert_array_equal(consensus_mask(boxes, 224, box_scale=256), ref)
+    # VGG-SS: int(224 * max(x, 0)); a coordinate just below 64/224 stays at 63 (no rounding nudge)
+    x = float(np.nextafter(64 / 224, 0))
+    assert int(224 * x) == 63
+    for b in ([x, -0.1, 0.9, x], [0.1, 0.2, 1.3, 0.5]):
+        ref = np.zeros((224, 224))
+        v = [int(224 * max(c, 0)) for c in b]
+        ref[v[1]:v[3], v[0]:v[2]] = 1
+        np.testing.assert_array_equal(union_mask([b], 224, box_scale=1.0), ref)

@@ -110,6 +110,57 @@ def test_resnet_lvs_trains_one_step():
     assert model.visual.conv1.weight.grad.abs().sum() > 0 and model.audio.conv1.weight.grad.abs().sum() > 0
 
 
+def _official_logits(V, A, eps_p=0.65, eps_n=0.4, tau=0.03):
+    """The official AVENet.forward (hche11/Localizing-Visual-Sounds-the-Hard-Way, model.py), transcribed."""
+    B = V.shape[0]
+    mask = 1 - 100 * torch.eye(B, dtype=V.dtype)
+    Aown = torch.einsum("ncqa,nchw->nqa", V, A[:, :, None, None]).unsqueeze(1)
+    A0 = torch.einsum("ncqa,ckhw->nkqa", V, A.T[:, :, None, None])
+    Pos, Neg = torch.sigmoid((Aown - eps_p) / tau), 1 - torch.sigmoid((Aown - eps_n) / tau)
+    Pos_all = torch.sigmoid((A0 - eps_p) / tau)
+    sim1 = (Pos * Aown).flatten(2).sum(-1) / Pos.flatten(2).sum(-1)
+    sim = (Pos_all * A0).flatten(2).sum(-1) / Pos_all.flatten(2).sum(-1) * mask
+    sim2 = (Neg * Aown).flatten(2).sum(-1) / Neg.flatten(2).sum(-1)
+    return torch.cat((sim1, sim, sim2), 1) / 0.07
+
+
+def test_logits_match_the_official_code():
+    torch.manual_seed(0)
+    V = F.normalize(torch.randn(4, 6, 3, 3, dtype=torch.float64), dim=1)
+    A = F.normalize(V[:, :, 1, 1] + 0.3 * torch.randn(4, 6, dtype=torch.float64), dim=1)
+    want = _official_logits(V, A)
+    got = lvs_logits(correspondence(A, V), LVSLossConfig(self_pair="times_minus_99"))
+    torch.testing.assert_close(got, want)
+    # the default masks the own pair out: the same logits without the −99 column
+    got = lvs_logits(correspondence(A, V), LVSLossConfig())
+    for i in range(4):
+        cols = [0] + [1 + j for j in range(4) if j != i] + [5]
+        torch.testing.assert_close(got[i], want[i, cols])
+    # the paper's orientation (audio i vs other images) is the transpose: it differs
+    paper = lvs_logits(correspondence(A, V), LVSLossConfig(other_orientation="audio", self_pair="times_minus_99"))
+    assert not torch.allclose(paper, want)
+    mask = 1 - 100 * torch.eye(4, dtype=V.dtype)
+    torch.testing.assert_close(paper[:, 1:5], (want[:, 1:5] / mask).T * mask)
+
+
+def test_other_clip_orientation_hand_worked():
+    # 1×1 maps: every pooling is the value itself; S[a, v] = audio a with image v (asymmetric)
+    S = torch.tensor([[0.9, 0.1, 0.2], [0.3, 0.8, 0.4], [0.5, 0.6, 0.7]])[:, :, None, None]
+    cfg = dict(hard_negatives=False, temperature=1.0)
+    official = lvs_logits(S, LVSLossConfig(**cfg))                           # image i vs audio j ≠ i
+    paper = lvs_logits(S, LVSLossConfig(other_orientation="audio", **cfg))    # audio i vs image j ≠ i
+    torch.testing.assert_close(official, torch.tensor([[0.9, 0.3, 0.5], [0.8, 0.1, 0.6], [0.7, 0.2, 0.4]]))
+    torch.testing.assert_close(paper, torch.tensor([[0.9, 0.1, 0.2], [0.8, 0.3, 0.4], [0.7, 0.5, 0.6]]))
+    # the official self-pair handling: all B columns, the own pair × (−99)
+    x99 = lvs_logits(S, LVSLossConfig(self_pair="times_minus_99", **cfg))
+    torch.testing.assert_close(x99, torch.tensor([[0.9, -99 * 0.9, 0.3, 0.5], [0.8, 0.1, -99 * 0.8, 0.6],
+                                                  [0.7, 0.2, 0.4, -99 * 0.7]]))
+    with pytest.raises(ValueError, match="other_orientation"):
+        LVSLossConfig(other_orientation="both")
+    with pytest.raises(ValueError, match="self_pair"):
+        LVSLossConfig(self_pair="zero")
+
+
 def test_stable_when_all_similarities_are_low():
     S = -torch.ones(2, 2, 3, 3)                        # every sigmoid weight ≈ 1e-24
     logits = lvs_logits(S, METHODS["lvs"])
@@ -119,7 +170,7 @@ def test_stable_when_all_similarities_are_low():
 def test_paper_backbone_runs_end_to_end(tmp_path, monkeypatch):
     """The `paper` scale's path (ResNet-18 streams on frames and log-mels) on a tiny world split."""
     from avlib.experiments import lvs as X
-    cfg = X.config("smoke")
+    cfg = X.settings("smoke")
     cfg.update(backbone="resnet18", width=4, dim=None, steps=1, batch_size=4)
     train = X.world_split("train", 8, cfg, cache_dir=tmp_path)
     test = X.world_split("flickr", 4, cfg, cache_dir=tmp_path)

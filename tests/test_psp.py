@@ -10,12 +10,13 @@ import avlib.train
 from avlib.experiments import psp as ex
 from avlib.losses import avps_loss, avps_similarity, avps_target, fully_loss, segment_ce, weak_bce, weak_labels
 from avlib.models.avel import avel
+from avlib.scorecard import summarize
 from avlib.models.psp import PSP, AVELocalizer, PSPConfig, prune_connections
 
 BETA = torch.tensor([[2.0, 1.0, -1.0],
                      [0.5, 0.5, 0.0],
                      [-1.0, -2.0, 3.0]])
-SMALL = dict(visual_dim=8, audio_dim=6, num_classes=5, d_in=8, d_model=8, att_hidden=4, cls_hidden=6)
+SMALL = dict(visual_dim=8, audio_dim=6, num_classes=5, d_in=8, d_model=8, att_hidden=4, cls_hidden=6, n_positions=9)
 
 
 def test_prune_hand_worked_psp():
@@ -53,7 +54,7 @@ def test_prune_all_negative_row_gives_zeros_not_nan():
 
 
 def test_psp_module_hand_worked():
-    psp = PSP(2, tau=0.3).eval()
+    psp = PSP(2, tau=0.3, relu=False).eval()   # the paper's Eq. 1–3 (no ReLU on the branches)
     with torch.no_grad():
         for w in (psp.w1v, psp.w1a, psp.w2v, psp.w2a):
             w.weight.copy_(torch.eye(2))
@@ -73,12 +74,81 @@ def test_psp_module_hand_worked():
     torch.testing.assert_close(v_psp[0, 0], torch.tensor([1 + 4 / 3 + 1 / 3, 0.0]))
 
 
+def test_psp_branches_official_relu():
+    # weights −I: every branch x W is ≤ 0 on non-negative inputs; the official ReLU zeroes it,
+    # so β = 0, nothing propagates and v_psp = v; the paper's (linear) branches propagate
+    v = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]])
+    a = torch.tensor([[[2.0, 1.0], [1.0, 1.0], [1.0, 0.0]]])
+    out = {}
+    for relu in (True, False):
+        psp = PSP(2, tau=0.0, relu=relu).eval()
+        with torch.no_grad():
+            for w in (psp.w1v, psp.w1a, psp.w2v, psp.w2a):
+                w.weight.copy_(-torch.eye(2))
+        out[relu] = psp(v, a)
+    torch.testing.assert_close(out[True][0], v)
+    torch.testing.assert_close(out[True][2], torch.zeros(1, 3, 3))
+    # paper: β = (−v)(−a)ᵀ/√2 = v aᵀ/√2 ≥ 0, so γ_va = row-normalised v aᵀ and v_psp = v − γ_va a
+    beta = v[0] @ a[0].T
+    g = beta / beta.sum(-1, keepdim=True)
+    torch.testing.assert_close(out[False][2][0], g)
+    torch.testing.assert_close(out[False][0][0], v[0] - g @ a[0])
+
+
+def test_fusion_fc_official_relu_and_paper_form():
+    torch.manual_seed(0)
+    x = torch.randn(2, 10, 8)
+    for relu in (True, False):
+        m = AVELocalizer(PSPConfig(**SMALL, official_relu=relu)).eval()
+        v_fc, _ = m.project(x, x)
+        want = m.norm(F.relu(m.w3v(x)) if relu else m.w3v(x))
+        torch.testing.assert_close(v_fc, want)
+    with torch.no_grad():  # official: W3 = −I, zero bias, x ≥ 0 → ReLU gives 0 → LayerNorm(0) = its bias (0)
+        m = AVELocalizer(PSPConfig(**SMALL)).eval()
+        m.w3v.weight.copy_(-torch.eye(8))
+        m.w3v.bias.zero_()
+        torch.testing.assert_close(m.project(x.abs(), x)[0], torch.zeros(2, 10, 8))
+
+
+def test_avga_audio_along_positions_vs_hidden():
+    from avlib.models.psp import AVGA
+    torch.manual_seed(0)
+    visual, audio = torch.randn(1, 1, 4, 3), torch.randn(1, 1, 2)
+    hid = AVGA(3, 2, 5, audio_axis="hidden")
+    pos = AVGA(3, 2, 5, audio_axis="positions", n_positions=4)
+    with torch.no_grad():
+        for m in (hid, pos):        # no visual content: only the audio term can steer the attention
+            m.visual.weight.zero_()
+            m.visual.bias.zero_()
+    # paper (hidden axis): the audio term is the same for every position → uniform attention
+    torch.testing.assert_close(hid(visual, audio)[1], torch.full((1, 1, 4), 0.25))
+    # official (positions axis): the audio is mapped to one score per position: explicit formula
+    g = pos.a_pos(F.relu(pos.audio(audio)))[0, 0]                       # (4,)
+    z = torch.tanh(pos.v_pos(torch.zeros(5))[None, :] + g[:, None]) @ pos.score.weight[0]   # (4,)
+    att = pos(visual, audio)[1][0, 0]
+    torch.testing.assert_close(att, torch.softmax(z, 0))
+    assert att.std() > 1e-3
+    torch.testing.assert_close(pos(visual, audio)[0][0, 0], att @ visual[0, 0])
+    with pytest.raises(ValueError, match="n_positions"):
+        pos(torch.randn(1, 1, 9, 3), audio)
+    with pytest.raises(ValueError, match="avga_audio_axis"):
+        PSPConfig(avga_audio_axis="time")
+
+
+def test_paper_forms_keep_the_previous_parameters():
+    names = lambda **kw: {n for n, _ in AVELocalizer(PSPConfig(**SMALL, **kw)).named_parameters()}  # noqa: E731
+    assert {"encoder.avga.v_pos.weight", "encoder.avga.a_pos.weight"} <= names()
+    assert not any("v_pos" in n for n in names(avga_audio_axis="hidden"))
+
+
+@pytest.mark.parametrize("paper", [False, True])
 @pytest.mark.parametrize("setting", ["full", "weak"])
 @pytest.mark.parametrize("variant", ["w/o PSP", "ASP", "WPSP", "SAPSP", "PSP", "AVEL"])
-def test_gradients_reach_every_parameter(variant, setting):
+def test_gradients_reach_every_parameter(variant, setting, paper):
     torch.manual_seed(0)
     weak = setting == "weak"
-    model = AVELocalizer(PSPConfig(**SMALL, weak=weak, **{"tau": 0.05, **ex.VARIANTS[variant]}))
+    forms = dict(official_relu=False, avga_audio_axis="hidden") if paper else {}
+    model = AVELocalizer(PSPConfig(**SMALL, weak=weak, **forms, **{"tau": 0.05, **ex.VARIANTS[variant]}))
     model.train()
     v, a = torch.randn(4, 10, 3, 3, 8), torch.randn(4, 10, 6)
     y = torch.randint(0, 5, (4, 10))
@@ -164,7 +234,7 @@ def test_segment_ce_and_weak_labels():
 def _toy_data(n=24, T=10, C=8, D=6, K=4, seed=0):
     g = torch.Generator().manual_seed(seed)
     labels = torch.randint(0, K + 1, (n, T), generator=g)
-    visual = torch.randn(n, T, 3, 3, C, generator=g)
+    visual = torch.randn(n, T, 7, 7, C, generator=g)  # 7×7: the official AVGA's 49 positions
     audio = torch.randn(n, T, D, generator=g)
     visual[..., 0] += labels[..., None, None].float()  # a learnable signal
     audio[..., 0] += labels.float()
@@ -186,7 +256,7 @@ def test_runner_train_or_load_grid_and_summary(tmp_path, monkeypatch):
             {"variant": "PSP", "setting": "full", "tau": 0.115}]
     df = ex.grid(data, hp, rows, seeds=(0, 1), device="cpu", progress=False)
     assert len(df) == 6 and set(df.columns) >= {"variant", "setting", "seed", "val", "test"}
-    s = ex.summarize(df, ["setting", "variant"])
+    s = summarize(df, ["setting", "variant"])
     assert list(s["count"]) == [2, 2, 2] and all("±" in x for x in s["mean ± std"])
     with pytest.raises(ValueError, match="variant"):
         ex.run(data, hp, "PSPP", "full")

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from avlib.scorecard import Claim, interval, mean_std, scorecard, summarize, totals, verdict
+from avlib.scorecard import Claim, interval, mean_std, paired, scorecard, select, summarize, totals, verdict
 
 
 def test_interval_matches_the_t_formula_by_hand():
@@ -52,10 +52,15 @@ def test_claim_validation_and_scorecard_rows():
     assert totals(table) == {"reproduced": 1, "contradicted": 0, "inconclusive": 1, "not testable": 1, "total": 3}
 
 
-def test_mean_std_uses_ddof_1_and_summarize_keeps_numeric_columns():
+def test_mean_std_uses_ddof_1_and_summaries_and_pairs_by_seed():
     assert mean_std([1.0, 2.0, 3.0]) == "2.0 ± 1.0"
     assert mean_std([0.5], digits=2) == "0.50"
-    df = pd.DataFrame({"row": ["b", "b", "a", "a"], "acc": [1.0, 3.0, 2.0, 2.0]})
-    s = summarize(df, "row", "acc")
-    assert list(s.columns) == ["row", "acc", "acc std"] and list(s.row) == ["b", "a"]
-    assert s["acc std"].tolist() == pytest.approx([np.sqrt(2), 0.0])
+    df = pd.DataFrame({"row": ["b", "b", "a", "a", "a"], "seed": [0, 1, 0, 1, 2], "test": [1.0, 3.0, 2.0, 2.0, 9.0]})
+    s = summarize(df, "row")
+    assert list(s.row) == ["b", "a"] and s["std"].tolist()[0] == pytest.approx(np.sqrt(2))
+    assert s["mean ± std"].tolist()[0] == "2.0 ± 1.4" and s["count"].tolist() == [2, 3]
+    d = paired(df, {"row": "b"}, {"row": "a"})          # seeds 0 and 1 only: b − a = −1, +1
+    assert d.tolist() == [-1.0, 1.0] and list(d.index) == [0, 1]
+    assert len(select(df, row="a", missing=None)) == 3
+    with pytest.raises(ValueError, match="no common seed"):
+        paired(df, {"row": "b"}, {"row": "zzz"})

@@ -4,7 +4,8 @@ import pytest
 
 from avlib.metrics.clustering import align_clusters, aligned_accuracy, nmi
 from avlib.metrics.localization import evaluate_maps
-from avlib.metrics.sounding import class_aware_ciou, class_box_masks, evaluate_class_maps, nsa
+from avlib.metrics.sounding import (DUET_THRESHOLD, MOSAIC_THRESHOLD, class_aware_ciou, class_box_masks,
+                                    evaluate_class_maps, nsa)
 
 S = 4  # a 4×4 image, maps already at the image size
 
@@ -27,35 +28,111 @@ def test_class_aware_ciou_hand_worked():
     maps[0, 0, :2, :2] = 1.0          # class 0: exactly its box → IoU 1
     maps[0, 1, :2, 1:4] = 1.0         # class 1: 6 pixels predicted, 4 of them in its box → 4 / (4 + 2) = 2/3
     maps[0, 2] = 1.0                  # silent class: ignored by CIoU
-    ciou = class_aware_ciou(maps, [_objs()], [[0, 1]], S)
-    np.testing.assert_allclose(ciou, [(1 + 2 / 3) / 2])
+    for protocol in ("synthetic", "duet"):
+        np.testing.assert_allclose(class_aware_ciou(maps, [_objs()], [[0, 1]], S, protocol), [(1 + 2 / 3) / 2])
 
 
-def test_class_aware_ciou_binarises_at_a_tenth_of_the_max():
+def test_class_aware_ciou_thresholds_of_the_two_official_protocols():
+    assert (MOSAIC_THRESHOLD, DUET_THRESHOLD) == (0.5, 0.2)
     maps = np.zeros((1, 3, S, S), np.float32)
+    maps[0, 0] = 0.3                  # class 0: 0.3 everywhere, 1.0 on its box
     maps[0, 0, :2, :2] = 1.0
-    maps[0, 0, 3, 3] = 0.05           # below 0.1 × max: not predicted
-    maps[0, 0, 2, 3] = 0.2            # above 0.1 × max: a false positive → 4 / 5
+    maps[0, 1] = 0.5                  # class 1: exactly 0.5 × max outside its box: not > 0.5 × max
     maps[0, 1, :2, 2:] = 1.0
-    np.testing.assert_allclose(class_aware_ciou(maps, [_objs()], [[0, 1]], S), [(0.8 + 1) / 2])
+    # eval.py (0.5 × max): both exactly their boxes → 1
+    np.testing.assert_allclose(class_aware_ciou(maps, [_objs()], [[0, 1]], S, "synthetic"), [1.0])
+    # eval_duet.py (0.2 × max): the whole image for both → 4 / 16
+    np.testing.assert_allclose(class_aware_ciou(maps, [_objs()], [[0, 1]], S, "duet"), [0.25])
+    # an explicit threshold wins; avlib's former 0.1 on min-max normalised maps is an option
+    np.testing.assert_allclose(class_aware_ciou(maps, [_objs()], [[0, 1]], S, threshold=0.6), [1.0])
+    np.testing.assert_allclose(class_aware_ciou(maps, [_objs()], [[0, 1]], S, threshold=0.1, normalize=True), [1.0])
+    with pytest.raises(ValueError):
+        class_aware_ciou(maps, [_objs()], [[0, 1]], S, "mosaic")
 
 
-def test_nsa_fraction_of_low_pixels_in_silent_maps():
-    maps = np.zeros((2, 3, S, S), np.float32)
-    maps[0, 2, :2, :] = 0.9           # half the pixels above 0.2 → 0.5
-    maps[1, 0, 0, 0] = 0.2            # exactly 0.2 counts as low → 1.0
-    maps[1, 1, :, :] = 0.5            # a sounding class: ignored
-    assert nsa(maps, [[2], [0]]) == pytest.approx((0.5 + 1.0) / 2)
+def test_nsa_is_averaged_per_image_over_every_non_sounding_class():
+    maps = np.zeros((2, 4, S, S), np.float32)
+    maps[0, 2, :2, :] = 0.9           # image 0: sounding {0, 1, 3}; class 2 half above 0.2 → 0.5
+    maps[1, 0, :, :] = 0.9            # image 1: sounding {2}; classes 0, 1, 3 → 0.0, 1.0, 1.0 → 2/3
+    maps[1, 1, 0, 0] = 0.2            # exactly 0.2 counts as low
+    maps[1, 2, :, :] = 0.9            # a sounding class: ignored
+    # class 3 of image 1 is not visible (no object): it counts all the same
+    sounding = [[0, 1, 3], [2]]
+    assert nsa(maps, sounding) == pytest.approx((0.5 + 2 / 3) / 2)
+    # pooled over (image, class) pairs it would be (0.5 + 0 + 1 + 1) / 4: not what the official code does
+    assert nsa(maps, sounding) != pytest.approx((0.5 + 0 + 1 + 1) / 4)
+    # the former avlib NSA (visible silent classes only, pooled) is a named option
+    assert nsa(maps, sounding, classes="visible_silent", silent=[[2], [0, 1]]) == pytest.approx((0.5 + 0 + 1) / 3)
+    assert np.isnan(nsa(maps[:, :1], [[0], [0]]))          # every class sounds: no image counts
+    with pytest.raises(ValueError):
+        nsa(maps, sounding, classes="visible_silent")
+
+
+def _official_multi(maps, objects, sounding, K, thres, S_img):
+    """music-exp/eval.py (thres 0.5) / eval_duet.py (thres 0.2) per image, maps already at the image size:
+    CIoU = mean over sounding classes of cIoU(map > thres·max, box map); NSA = mean over the classes
+    without a box of np.sum(map <= 0.2) / pixels; both averaged over images."""
+    cious, nosounds = [], []
+    for i in range(len(maps)):
+        nosound = [np.sum(maps[i, k] <= 0.2) / (S_img * S_img) for k in range(K) if k not in sounding[i]]
+        ciou = []
+        for k in sounding[i]:
+            gtmap = np.zeros((S_img, S_img))
+            for o in objects[i]:
+                if o["class"] == k:
+                    x0, y0, x1, y1 = o["box"]
+                    gtmap[y0:y1, x0:x1] = 1
+            predmap = maps[i, k]
+            t = np.float32(thres * float(np.max(predmap)))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ciou.append(np.sum((predmap > t) * (gtmap > 0)) / (np.sum(gtmap) + np.sum((predmap > t) * (gtmap == 0))))
+        cious.append(np.mean(ciou))
+        nosounds.append(np.mean(nosound))
+    results = [np.sum(np.array(cious) >= 0.05 * i) / len(cious) for i in range(21)]
+    from sklearn.metrics import auc as sk_auc
+    return np.array(cious), results[6], sk_auc([0.05 * i for i in range(21)], results), np.mean(nosounds)
+
+
+@pytest.mark.parametrize("protocol,thres", [("synthetic", 0.5), ("duet", 0.2)])
+def test_evaluate_class_maps_equals_the_official_per_image_code(protocol, thres):
+    rng = np.random.default_rng(11)
+    N, K, S_img = 24, 5, 12
+    sig = 1 / (1 + np.exp(-2 * rng.standard_normal((N, K, S_img, S_img))))     # positive minimum
+    sig[0] = 0.0                                                                # all-zero maps
+    sig[1, :] = 0.7                                                             # constant maps
+    sig[2] = np.round(sig[2] * 2) / 2                                           # ties at 0.5 / max
+    maps = sig.astype(np.float32)
+    objects, sounding = [], []
+    for i in range(N):
+        snd = sorted(rng.choice(K, rng.integers(1, 3), replace=False).tolist())
+        objs = []
+        for c in snd + [int(rng.integers(K))]:
+            x0, y0 = rng.integers(0, S_img - 3, 2)
+            objs.append({"class": c, "box": (int(x0), int(y0), int(x0 + rng.integers(2, 6)), int(y0 + rng.integers(2, 6)))})
+        objects.append(objs)
+        sounding.append(snd)
+        if i % 2 and i > 2:                                                     # a hit: the box lights up
+            for o in objs[:-1]:
+                x0, y0, x1, y1 = o["box"]
+                maps[i, o["class"], y0:y1, x0:x1] += 1.5
+    cious, at03, auc_, nsa_ = _official_multi(maps, objects, sounding, K, thres, S_img)
+    r = evaluate_class_maps(maps, objects, sounding, S_img, protocol=protocol)
+    np.testing.assert_array_equal(r["cious"], cious)
+    assert r["ciou@0.3"] == at03 and r["auc"] == pytest.approx(auc_, abs=1e-15)
+    assert r["nsa"] == pytest.approx(nsa_, rel=1e-15)
+    assert 0 < nsa_ < 1 and np.nanmax(cious) > 0.2 and np.isnan(cious).sum() == 0   # not a degenerate case
 
 
 def test_evaluate_class_maps_ciou_at_03_and_no_silent_nan():
     maps = np.zeros((2, 3, S, S), np.float32)
     maps[0, 0, :2, :2] = maps[0, 1, :2, 2:] = 1.0        # CIoU 1
     maps[1, 0, 2:, 2:] = maps[1, 1, 2:, 2:] = 1.0        # CIoU 0
-    r = evaluate_class_maps(maps, [_objs(), _objs()], [[0, 1], [0, 1]], [[2], [2]], S)
+    r = evaluate_class_maps(maps, [_objs(), _objs()], [[0, 1], [0, 1]], S)
     assert r["ciou@0.3"] == pytest.approx(0.5)
     assert r["nsa"] == pytest.approx(1.0)
-    assert np.isnan(nsa(maps, [[], []]))
+    # the former signature (a `silent` list before `size`) is refused with a clear message
+    with pytest.raises(TypeError, match="silent"):
+        evaluate_class_maps(maps, [_objs(), _objs()], [[0, 1], [0, 1]], [[2], [2]], S)
 
 
 def test_single_source_iou_at_05_and_auc_dsol_rule():

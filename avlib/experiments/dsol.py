@@ -1,6 +1,6 @@
 """The DSOL chapter's train-or-load runner (Hu et al. 2020): data, training, evaluation, grids.
 
-- :func:`scale_config` — sizes, epochs and seeds per scale (``smoke`` / ``book`` / ``paper``).
+- :func:`settings` — sizes, epochs and seeds per scale (``smoke`` / ``book`` / ``paper``).
 - :func:`load_data` — the world's ``cocktail`` splits (or MUSIC under ``data_root``), with the
   frozen world-pretrained features cached in memory.
 - :func:`run_dsol` — stage one then stage two for one :class:`~avlib.models.dsol.DSOLConfig`
@@ -21,21 +21,28 @@ import torch
 from ..audio import image_to_tensor
 from ..features import encode_audio, encode_frames, pretrained_encoders
 from ..metrics.clustering import align_clusters, nmi
-from ..metrics.localization import box_mask, evaluate_maps, normalize_maps
+from ..metrics.localization import box_mask, evaluate_maps
 from ..metrics.sounding import evaluate_class_maps
 from ..models import dsol as M
+from ..models.dsol_baselines import BaselineNet, LVSBaseline
 from ..models.encoders import VisualEncoder
 from ..repro import pick, seed_everything
+from ..scorecard import mean_std
+from ..sources import dependencies
 from ..train import batches, train_or_load
 from ..world import Cocktail
 
 DATA_VERSION = 1
-MODULES = ("models/dsol.py", "world", "models/encoders.py", "features.py", "audio.py")
+#: the avlib files this runner imports, transitively: the cache key of its models
+MODULES = dependencies(__name__)
+#: what a MUSIC ``data_root`` must hold (checked in the chapter's first cells)
+DATA_LAYOUT = {"name": "MUSIC (DSOL)", "any_of": ["solo/annotations.json", "duet/annotations.json", "synthetic/annotations.json"],
+               "doc": "avlib/datasets/music.py and data/README.md"}
 BACKBONES = ("pretrained", "scratch", "resnet18")
 SILENT_COUNTS = (1, 2, 3, 5, 7)
 
 
-def scale_config(scale: str) -> dict:
+def settings(scale: str) -> dict:
     """Dataset sizes, epochs and default seeds for a scale."""
     return {
         "n_solo_train": pick(scale, smoke=72, book=630, paper=7200),
@@ -45,7 +52,7 @@ def scale_config(scale: str) -> dict:
         "stage1_epochs": pick(scale, smoke=2, book=12, paper=15),
         "stage2_epochs": pick(scale, smoke=1, book=8, paper=15),
         "lr": pick(scale, smoke=1e-3, book=1e-3, paper=1e-4),
-        "seeds": pick(scale, smoke=[0], book=[0, 1, 2], paper=[0, 1, 2]),
+        "seeds": pick(scale, smoke=[0], book=[0, 1, 2, 3, 4], paper=[0, 1, 2]),
         "encoder_scale": pick(scale, smoke="smoke", book="book", paper="paper"),
         "scale": scale,
     }
@@ -98,7 +105,7 @@ def load_data(scale: str, data_root=None, device="cpu") -> dict:
     key = (scale, str(data_root))
     if key in _CACHE:
         return _CACHE[key]
-    sc = scale_config(scale)
+    sc = settings(scale)
     enc = pretrained_encoders(sc["encoder_scale"], device)
     tasks = _world_tasks(sc) if data_root is None else _music_tasks(data_root)
     data = {"classes": getattr(tasks["solo_train"], "classes", None) or tasks["solo_train"].ds.classes,
@@ -153,30 +160,41 @@ def gt_masks(split: dict, size: int) -> np.ndarray:
 
 
 def eval_single(maps, split: dict, size: int) -> dict:
-    """Table 1's IoU@0.5 and AUC (DSOL rule: binarise at 0.1 × max)."""
-    r = evaluate_maps(maps, gt_masks(split, size), rule="max_fraction", threshold=0.1)
+    """Table 1's IoU@0.5 and AUC as ``music-exp/tools.py``: the raw map (not normalised),
+    resized to the image, binarised at ``> 0.1 × max``."""
+    r = evaluate_maps(maps, gt_masks(split, size), rule="max_fraction", threshold=0.1, normalize=False)
     return {"iou@0.5": r["ciou"], "auc": r["auc"]}
 
 
-def eval_multi(class_maps, split: dict, size: int) -> dict:
-    r = evaluate_class_maps(class_maps, split["objects"], split["sounding"], split["silent"], size)
+def eval_multi(class_maps, split: dict, size: int, protocol: str | None = None) -> dict:
+    """Table 2's CIoU@0.3, AUC and NSA by the official protocol of the split (see
+    :mod:`avlib.metrics.sounding`): ``protocol`` is ``"synthetic"`` / ``"duet"`` or a split name
+    (``"mosaic_test"``, ``"duet_test"``, ``"silent2_test"``: ``duet*`` → ``"duet"``, the mosaics →
+    ``"synthetic"``). Without it: the split's ``"protocol"`` entry if any, else ``"synthetic"``."""
+    protocol = protocol or split.get("protocol", "synthetic")
+    if protocol not in ("synthetic", "duet"):
+        protocol = "duet" if str(protocol).startswith("duet") else "synthetic"
+    r = evaluate_class_maps(class_maps, split["objects"], split["sounding"], size, protocol=protocol)
     return {k: v for k, v in r.items() if k != "cious"}
 
 
 def _stage_one_fields(cfg: M.DSOLConfig) -> dict:
-    keep = ("emb_dim", "loc_init", "mask_threshold", "dilate", "n_clusters", "alternating", "cluster_from_epoch",
-            "cls_epochs", "stage1_epochs", "lr", "weight_decay", "batch_size", "seed")
+    keep = ("emb_dim", "loc_init", "mask_threshold", "dilate", "object_pool", "kmeans_l2", "n_clusters", "alternating",
+            "cluster_from_epoch", "reinit", "cls_epochs", "cls_lr", "class_maps", "stage1_epochs", "lr", "weight_decay",
+            "batch_size", "seed")
     return {k: getattr(cfg, k) for k in keep}
 
 
 def run_dsol(data: dict, scale: str, seed: int = 0, backbone: str = "pretrained", splits=("mosaic_test", "duet_test"),
-             keep_model: bool = False, **overrides) -> dict:
+             keep_model: bool = False, device: torch.device | str = "cpu", **overrides) -> dict:
     """Train-or-load stage one and stage two for ``DSOLConfig(**overrides)``; return the metrics.
 
-    Solo: ``iou@0.5``, ``auc``, ``nmi`` (object features → nearest dictionary key, test set).
+    Solo: ``iou@0.5``, ``auc``, ``nmi`` (object features → nearest k-means centre, test set).
     Each split in ``splits``: ``<split>/ciou@0.3``, ``<split>/auc``, ``<split>/nsa``.
+    Both stages train on ``device`` (the features stay on the CPU; batches are moved).
     """
-    sc = scale_config(scale)
+    device = torch.device(device)
+    sc = settings(scale)
     base = dict(stage1_epochs=sc["stage1_epochs"], stage2_epochs=sc["stage2_epochs"], lr=sc["lr"],
                 n_clusters=data["num_classes"], seed=seed)
     cfg = M.DSOLConfig(**{**base, **overrides})
@@ -184,16 +202,18 @@ def run_dsol(data: dict, scale: str, seed: int = 0, backbone: str = "pretrained"
     solo, mix = data["solo_train"], data["mix_train"]
     common = {"scale": scale, "backbone": backbone, "data": DATA_VERSION, "n": len(solo["afeat"])}
     stage1, hist1, hit1 = train_or_load(
-        "dsol-stage1", {**common, **_stage_one_fields(cfg)}, lambda: build_model(cfg, data, backbone),
+        "dsol-stage1", {**common, **_stage_one_fields(cfg)}, lambda: build_model(cfg, data, backbone).to(device),
         lambda m: M.train_stage_one(m, visual_input(solo, backbone), solo["afeat"]),
         modules=MODULES, seed=seed, verbose=False)
     _count(hit1)
+    stage1.to(device)
     # cluster → class alignment on the stage-one training set (evaluation only)
     tr = M.infer(stage1, visual_input(solo, backbone), solo["afeat"])
-    mapping = align_clusters(_nearest(tr["object"], stage1.dictionary), solo["labels"], cfg.n_clusters, Kc)
-    te = M.infer(stage1, visual_input(data["solo_test"], backbone), data["solo_test"]["afeat"])
+    mapping = align_clusters(M.assign_clusters(stage1, tr["object"]), solo["labels"], cfg.n_clusters, Kc)
+    te = {k: v.cpu() for k, v in M.infer(stage1, visual_input(data["solo_test"], backbone),
+                                         data["solo_test"]["afeat"]).items()}
     out = {"seed": seed, **eval_single(te["lmap"], data["solo_test"], S),
-           "nmi": nmi(data["solo_test"]["labels"], _nearest(te["object"], stage1.dictionary))}
+           "nmi": nmi(data["solo_test"]["labels"], M.assign_clusters(stage1, te["object"]))}
 
     # stage two trains the layers above the visual trunk; a trained-from-scratch trunk is
     # frozen after stage one (its features are computed once), like the pretrained one
@@ -203,17 +223,18 @@ def run_dsol(data: dict, scale: str, seed: int = 0, backbone: str = "pretrained"
     def build2():
         m = build_model(cfg, data, "pretrained")
         m.load_state_dict({k: v for k, v in stage1.state_dict().items() if not k.startswith("visual_trunk.")})
-        return m
+        return m.to(device)
 
     stage2, hist2, hit2 = train_or_load(
         "dsol-stage2", {**common, **cfg.to_dict(), "n_mix": len(mix["afeat"])}, build2,
         lambda m: M.train_stage_two(m, vin(mix), mix["afeat"]),
         modules=MODULES, seed=seed, verbose=False)
     _count(hit2)
+    stage2.to(device)
     for name in splits:
         split = data[name]
         s, _ = M.predict_class_maps(stage2, vin(split), split["afeat"])
-        r = eval_multi(M.cluster_maps_to_classes(s, mapping, Kc), split, S)
+        r = eval_multi(M.cluster_maps_to_classes(s, mapping, Kc), split, S, protocol=name)
         out.update({f"{name.removesuffix('_test')}/{k}": v for k, v in r.items()})
     if keep_model:
         out.update(stage1=stage1, stage2=stage2, mapping=mapping, cfg=cfg, test_infer=te)
@@ -224,20 +245,19 @@ def run_dsol(data: dict, scale: str, seed: int = 0, backbone: str = "pretrained"
 def trunk_features(model: M.DSOLNet, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """The visual trunk's maps of a split (eval mode), for a stage two above a frozen trunk."""
     model.eval()
-    return torch.cat([model.visual_trunk(xb) for (xb,) in batches(x, batch_size=batch_size)])
-
-
-def _nearest(features, dictionary) -> np.ndarray:
-    return torch.cdist(torch.as_tensor(features).float(), dictionary.float()).argmin(1).numpy()
+    dev = next(model.parameters()).device
+    return torch.cat([model.visual_trunk(xb.to(dev)).cpu() for (xb,) in batches(x, batch_size=batch_size)])
 
 
 # ---- class-agnostic baselines (Table 1, Table 2) ---------------------------------------------
 
-def run_baseline(data: dict, scale: str, kind: str, seed: int = 0, splits=("mosaic_test", "duet_test")) -> dict:
+def run_baseline(data: dict, scale: str, kind: str, seed: int = 0, splits=("mosaic_test", "duet_test"),
+                 device: torch.device | str = "cpu") -> dict:
     """Object-that-sound-style (``"ots"``), Attention-style (``"attention"``) or the LVS chapter's
-    model (``"lvs"``, :mod:`avlib.models.lvs`) trained on solo, then its one class-agnostic map
-    used for every class of the multi-source scenes."""
-    sc = scale_config(scale)
+    model (``"lvs"``, :mod:`avlib.models.lvs`) trained on solo (on ``device``), then its one
+    class-agnostic map used for every class of the multi-source scenes."""
+    device = torch.device(device)
+    sc = settings(scale)
     solo, S = data["solo_train"], data["image_size"]
     C, D = solo["vfeat"].shape[1], solo["afeat"].shape[1]
     cfg = {"kind": kind, "epochs": sc["stage1_epochs"], "lr": sc["lr"], "seed": seed, "scale": scale,
@@ -251,57 +271,40 @@ def run_baseline(data: dict, scale: str, kind: str, seed: int = 0, splits=("mosa
             m.train()
             for vb, ab in batches(solo["vfeat"], solo["afeat"], batch_size=32, shuffle=True, seed=seed * 1000 + e):
                 opt.zero_grad(set_to_none=True)
-                loss = m.loss(vb, ab, gen)
+                loss = m.loss(vb.to(device), ab.to(device), gen)
                 loss.backward()
                 opt.step()
                 losses.append(float(loss.detach()))
         return {"loss": losses}
 
-    build = (lambda: LVSBaseline(C, D)) if kind == "lvs" else (lambda: M.BaselineNet(kind, C, D))
+    build = (lambda: LVSBaseline(C, D).to(device)) if kind == "lvs" else \
+        (lambda: BaselineNet(kind, C, D).to(device))
     model, _, hit = train_or_load(f"dsol-baseline-{kind}", cfg, build, train,
-                                  modules=MODULES + (("models/lvs.py",) if kind == "lvs" else ()), seed=seed,
+                                  modules=MODULES, seed=seed,
                                   verbose=False)
     _count(hit)
+    model.to(device)
     out = {"seed": seed, **eval_single(model.maps(data["solo_test"]["vfeat"], data["solo_test"]["afeat"]),
                                        data["solo_test"], S)}
     for name in splits:
         split = data[name]
         m = model.maps(split["vfeat"], split["afeat"])
         class_maps = m[:, None].expand(-1, data["num_classes"], -1, -1)
-        r = eval_multi(class_maps, split, S)
+        r = eval_multi(class_maps, split, S, protocol=name)
         out.update({f"{name.removesuffix('_test')}/{k}": v for k, v in r.items()})
     return out
 
 
-class LVSBaseline(torch.nn.Module):
-    """The LVS chapter's model (Chen et al. 2021; :func:`avlib.models.lvs.feature_lvs` and
-    :func:`avlib.models.lvs.lvs_loss`, imported, not copied) on the same frozen features;
-    its cosine maps are min-max normalised to [0, 1] for NSA."""
-
-    def __init__(self, visual_dim: int, audio_dim: int):
-        super().__init__()
-        from ..models import lvs
-        self.lvs = lvs
-        self.net = lvs.feature_lvs(visual_dim, audio_dim, 128)
-        self.loss_cfg = lvs.method_config("lvs")
-
-    def loss(self, v, a, generator=None):
-        V, A = self.net(v, a)
-        return self.lvs.lvs_loss(V, A, self.loss_cfg)
-
-    @torch.no_grad()
-    def maps(self, v, a) -> torch.Tensor:
-        return normalize_maps(self.lvs.heatmaps(self.net, v, a))
-
-
 # ---- tables -----------------------------------------------------------------------------------
 
-def run_rows(rows: dict, seeds, fn, progress=None) -> pd.DataFrame:
-    """Run ``fn(seed=..., **row_kwargs)`` for every row and seed; a long DataFrame of metrics."""
+def run_rows(rows: dict, seeds, fn, progress=None, device=None) -> pd.DataFrame:
+    """Run ``fn(seed=..., **row_kwargs)`` (and ``device=device`` when given) for every row and
+    seed; a long DataFrame of metrics."""
     records = []
+    extra = {} if device is None else {"device": device}
     for name, kw in rows.items():
         for seed in seeds:
-            r = fn(seed=seed, **kw)
+            r = fn(seed=seed, **kw, **extra)
             records.append({"row": name, **{k: v for k, v in r.items() if np.isscalar(v)}})
             if progress:
                 progress(name, seed)
@@ -309,15 +312,14 @@ def run_rows(rows: dict, seeds, fn, progress=None) -> pd.DataFrame:
 
 
 def summarise(df: pd.DataFrame, metrics, percent=True, order=None) -> pd.DataFrame:
-    """Mean ± std over seeds per row (metrics ×100 when ``percent``, NMI kept as a fraction)."""
+    """Mean ± std over seeds per row (:func:`avlib.scorecard.mean_std`; metrics ×100 when
+    ``percent``, NMI kept as a fraction)."""
     rows = order or list(dict.fromkeys(df["row"]))
     out = {}
     for m in metrics:
-        f = 1 if (m.endswith("nmi") or not percent) else 100
+        pct = percent and not m.endswith("nmi")
         g = df.groupby("row")[m]
-        mean, std = g.mean() * f, g.std(ddof=1).fillna(0) * f
-        fmt = "{:.3f} ± {:.3f}" if f == 1 else "{:.1f} ± {:.1f}"
-        out[m] = [fmt.format(mean[r], std[r]) for r in rows]
+        out[m] = [mean_std(g.get_group(r), digits=1 if pct else 3, scale=100 if pct else 1) for r in rows]
     return pd.DataFrame(out, index=rows)
 
 
@@ -328,32 +330,3 @@ def means(df: pd.DataFrame) -> pd.DataFrame:
 
 def stds(df: pd.DataFrame) -> pd.DataFrame:
     return df.drop(columns=["seed"]).groupby("row", sort=False).std(ddof=1)
-
-
-# ---- claims scorecard -----------------------------------------------------------------------
-
-def compare(df: pd.DataFrame, claim: str, better: str, worse: str, metric: str) -> dict:
-    """Verdict for "``better`` beats ``worse`` on ``metric``": reproduced when the mean difference
-    exceeds the larger seed std, not reproduced when it is as large the other way."""
-    f = 1 if metric.endswith("nmi") else 100
-    a, b = df.loc[df["row"] == better, metric] * f, df.loc[df["row"] == worse, metric] * f
-    tol = max(a.std(ddof=1) if len(a) > 1 else 0.0, b.std(ddof=1) if len(b) > 1 else 0.0)
-    diff = a.mean() - b.mean()
-    verdict = "reproduced" if diff > tol else "not reproduced" if diff < -tol else "inconclusive"
-    fmt = "{:.3f} ± {:.3f}" if f == 1 else "{:.1f} ± {:.1f}"
-    return {"claim": claim, "metric": metric,
-            "evidence": f"{better}: {fmt.format(a.mean(), a.std(ddof=1) if len(a) > 1 else 0)}; "
-                        f"{worse}: {fmt.format(b.mean(), b.std(ddof=1) if len(b) > 1 else 0)}",
-            "verdict": verdict}
-
-
-def spread(df: pd.DataFrame, rows, metric: str, claim: str) -> dict:
-    """Robustness verdict: the range of the row means against twice the largest seed std."""
-    f = 1 if metric.endswith("nmi") else 100
-    sub = df[df["row"].isin(rows)]
-    g = sub.groupby("row")[metric]
-    mean, std = g.mean() * f, g.std(ddof=1).fillna(0) * f
-    rng, tol = float(mean.max() - mean.min()), float(2 * std.max())
-    return {"claim": claim, "metric": metric,
-            "evidence": f"row means {mean.min():.1f}–{mean.max():.1f} (range {rng:.1f}); largest std {std.max():.1f}",
-            "verdict": "reproduced" if rng <= tol else "not reproduced"}

@@ -33,10 +33,14 @@ from ..models.lvs import feature_lvs, heatmaps, lvs_loss, method_config, resnet_
 from ..models.resnet import AudioResNet18
 from ..repro import pick
 from ..train import DEFAULT_CACHE, atomic_save, fit, train_or_load
+from ..sources import dependencies
 from ..world import SingleSource
 
-MODULES = ("world", "features.py", "models/encoders.py", "models/lvs.py", "models/resnet.py",
-           "experiments/lvs.py", "audio.py", "train.py")
+#: the avlib files this runner imports, transitively: the cache key of its models
+MODULES = dependencies(__name__)
+#: what a ``data_root`` must hold: the Flickr-SoundNet and/or VGG-SS test sets (checked in the chapter's first cells)
+DATA_LAYOUT = {"name": "Flickr-SoundNet / VGG-SS test", "any_of": ["flickr", "vggss"],
+               "doc": "avlib/datasets/flickr.py, avlib/datasets/vggss.py and data/README.md"}
 #: the Flickr-like test's classes: fewer, everyday sound sources (Flickr-SoundNet's flavour)
 FLICKR_CLASSES = ("guitar", "violin", "piano", "drum", "dog", "cat", "horse", "bird", "man", "woman", "baby",
                   "car", "train", "helicopter")
@@ -53,7 +57,7 @@ STRESS_SCALE = (0.45, 0.7)
 DATA_SEEDS = {"train": 101, "flickr": 202, "vggss": 303, "stress-train": 404, "stress-test": 505}
 
 
-def config(scale: str, seeds=None) -> dict:
+def settings(scale: str, seeds=None) -> dict:
     """Everything that sizes the chapter at ``scale``; ``seeds`` overrides the scale's seeds."""
     cfg = {
         "scale": scale,
@@ -287,13 +291,3 @@ def run_grid(rows: list[dict], splits: dict, cfg: dict, device, keep_models: boo
             records.append(rec)
     df = pd.DataFrame(records)
     return (df, models) if keep_models else df
-
-
-def mean_std(df: pd.DataFrame, by: list, metrics=("ciou", "auc"), digits: int = 3) -> pd.DataFrame:
-    """Mean ± std over seeds of ``metrics``, grouped by ``by`` (with the number of seeds)."""
-    g = df.groupby(by, sort=False)
-    out = pd.DataFrame({m: [f"{a:.{digits}f} ± {b:.{digits}f}" for a, b in
-                            zip(g[m].mean(), g[m].std(ddof=1).fillna(0.0))] for m in metrics},
-                       index=g[metrics[0]].mean().index)
-    out["seeds"] = g.size().values
-    return out

@@ -28,8 +28,16 @@ from ..audio import image_to_tensor
 from ..metrics.multilabel import evaluate_tagging, micro_prf, apply_thresholds, tune_thresholds
 from ..models.mil import MILNet, class_balanced_batches
 from ..proposals import audio_window_times, audio_windows, edge_box_proposals, box_iou_matrix, window_truth
-from ..repro import pick, source_hash
+from ..repro import pick
+from ..sources import dependencies, source_hash
 from ..train import DEFAULT_CACHE, atomic_save, fit, train_or_load
+
+#: the avlib files this runner imports, transitively: the cache key of its models and features
+MODULES = dependencies(__name__)
+#: what a DCASE 2017 task 4 ``data_root`` must hold (checked in the chapter's first cells)
+DATA_LAYOUT = {"name": "DCASE 2017 task 4", "all_of": ["groundtruth_weak_label_training_set.csv",
+               "groundtruth_weak_label_testing_set.csv", "groundtruth_weak_label_evaluation_set.csv"],
+               "doc": "avlib/datasets/dcase.py and data/README.md"}
 
 FEATURES_VERSION = 1
 SYSTEMS = {  # Table 1 rows (a)–(e) as settings of one module
@@ -62,7 +70,7 @@ VEHICLES = {"bicycle", "skateboard", "car", "bus", "truck", "motorcycle", "train
             "Bicycle", "Skateboard", "Car", "Car passing by", "Bus", "Truck", "Motorcycle", "Train"}
 
 
-def mil_config(scale: str) -> dict:
+def settings(scale: str) -> dict:
     """Sizes and hyperparameters per scale (``paper``: the paper's Sec. 4 values)."""
     return {
         "n_train": pick(scale, smoke=48, book=800, paper=48715),
@@ -75,7 +83,7 @@ def mil_config(scale: str) -> dict:
         "batch_size": 24,
         "iterations": pick(scale, smoke=8, book=600, paper=25000),
         "lr": pick(scale, smoke=1e-3, book=1e-3, paper=1e-5),
-        "seeds": pick(scale, smoke=[0], book=[0, 1, 2], paper=[0, 1, 2]),
+        "seeds": pick(scale, smoke=[0], book=[0, 1, 2, 3, 4], paper=[0, 1, 2]),
         "world_seed": 0, "encoder_scale": "smoke" if scale == "smoke" else scale,
     }
 
@@ -125,7 +133,7 @@ def extract_features(task, encoders, cfg: dict, cache_dir=None, chunk: int = 25,
     cache_dir = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE
     key_cfg = {"task": task.name, "n": task.n, "seed": task.seed, "config": repr(task.config), "enc": encoders.key,
                "m_img": cfg["m_img"], "roi": cfg["roi"], "version": FEATURES_VERSION,
-               "src": source_hash("proposals.py", "audio.py")}
+               "src": source_hash(*MODULES)}
     key = hashlib.sha256(json.dumps(key_cfg, sort_keys=True).encode()).hexdigest()[:16]
     path = cache_dir / f"mil-features-{key}.pt"
     if path.exists():
@@ -211,7 +219,7 @@ def train_system(system: str, feats: dict, cfg: dict, seed: int, cache_dir=None,
     config.update(system=system, seed=seed, train=tr["key"], val=va["key"])
     model, hist, _ = train_or_load(f"mil-{system.replace(' ', '_')}", config,
                                    lambda: build_model(system, cfg, C, dv), train, cache_dir=cache_dir,
-                                   modules=("models/mil.py", "metrics/multilabel.py", "train.py"), seed=seed,
+                                   modules=MODULES, seed=seed,
                                    verbose=False)
     return model, hist
 
@@ -281,7 +289,7 @@ def localization_figure(sample: dict, pred: dict, n: int, c: int, classes, m_img
         ax = fig.add_subplot(gs[0, t])
         ax.imshow(sample["frames"][t])
         ax.set_axis_off()
-        ax.set_title(f"{t} s", fontsize=7)
+        ax.set_title(f"{t} s", fontsize=9)
         for o in sample["objects"][t] if sample.get("objects") else ():
             if o["class"] == c:
                 x0, y0, x1, y1 = o["box"]
@@ -293,7 +301,7 @@ def localization_figure(sample: dict, pred: dict, n: int, c: int, classes, m_img
     for row, (vals, label) in enumerate(((vn, "proposals"), (an, "audio"))):
         ax = fig.add_subplot(gs[1 + row, :])
         ax.imshow(vals[None], aspect="auto", cmap="hot", vmin=0, vmax=1, interpolation="nearest")
-        ax.set_yticks([0], [label], fontsize=7)
+        ax.set_yticks([0], [label], fontsize=9)
         ax.set_xticks([])
     ax = fig.add_subplot(gs[3, :])
     if sample.get("audio_on") is not None:
@@ -302,10 +310,10 @@ def localization_figure(sample: dict, pred: dict, n: int, c: int, classes, m_img
                 ax.add_patch(Rectangle((t - .5, r - .4), 1, .8, color=color, lw=0))
     ax.set_xlim(-.5, T - .5)
     ax.set_ylim(1.6, -.6)
-    ax.set_yticks([0, 1], ["audible", "visible"], fontsize=7)
-    ax.set_xticks(range(T), [str(t) for t in range(T)], fontsize=7)
+    ax.set_yticks([0, 1], ["audible", "visible"], fontsize=9)
+    ax.set_xticks(range(T), [str(t) for t in range(T)], fontsize=9)
     ax.grid(axis="x", color="0.85", lw=.5)
-    ax.set_xlabel("second (truth)", fontsize=7)
+    ax.set_xlabel("second (truth)", fontsize=9)
     fig.suptitle(title or classes[c], fontsize=9, y=1.0)
     return fig
 

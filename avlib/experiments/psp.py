@@ -10,7 +10,7 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -21,10 +21,14 @@ from ..losses import fully_loss, weak_bce, weak_labels
 from ..metrics.classification import segment_accuracy
 from ..models.psp import AVELocalizer, PSPConfig
 from ..repro import pick, resolve_device
-from ..train import batches, fit, train_or_load
+from ..sources import dependencies
+from ..train import fit, train_or_load
 
-MODULES = ("models/psp.py", "models/avel.py", "losses.py", "experiments/psp.py", "train.py",
-           "metrics/classification.py")
+#: the avlib files this runner imports, transitively: the cache key of its models
+MODULES = dependencies(__name__)
+#: what an AVE ``data_root`` must hold (checked in the chapter's first cells)
+DATA_LAYOUT = {"name": "AVE features", "all_of": ["visual_feature.h5", "audio_feature.h5", "right_labels.h5",
+               "train_order.h5", "val_order.h5", "test_order.h5"], "doc": "avlib/datasets/ave.py and data/README.md"}
 
 # Model settings of every row (Table 1 and 2); the loss / head knobs are ``lam`` and ``weighting``.
 VARIANTS = {
@@ -62,7 +66,7 @@ def settings(scale: str) -> dict:
         "model": pick(scale, smoke=dict(d_in=32, d_model=32, att_hidden=16, cls_hidden=32),
                       book=dict(d_in=64, d_model=64, att_hidden=16, cls_hidden=64),
                       paper=dict(d_in=128, d_model=256, att_hidden=512, cls_hidden=64)),
-        "seeds": pick(scale, smoke=(0, 1), book=(0, 1, 2), paper=(0, 1, 2)),
+        "seeds": pick(scale, smoke=(0, 1), book=(0, 1, 2, 3, 4), paper=(0, 1, 2)),
         "taus": (0.0, 0.025, 0.075, 0.095, 0.115),
         "async_n": pick(scale, smoke=40, book=300, paper=4143),
         "async_levels": pick(scale, smoke=(0, 3), book=(0, 2, 4), paper=(0, 1, 2, 3, 4, 5)),
@@ -73,7 +77,12 @@ def settings(scale: str) -> dict:
 
 @dataclass
 class Data:
-    """AVE-shaped tensors and splits. ``visual`` stays float16 (converted per batch)."""
+    """AVE-shaped tensors and splits. ``visual`` stays float16 (converted per batch).
+
+    :meth:`to` gives the same data resident on a training device (copied once, then kept):
+    :func:`run`, :func:`predict` and :func:`accuracy` index batches there, with no per-batch
+    host→device copies. ``splits`` stay CPU index tensors.
+    """
     visual: torch.Tensor          # (N, T, h, w, C) float16
     audio: torch.Tensor           # (N, T, D) float32
     labels: torch.Tensor          # (N, T) int64, background = num_classes - 1
@@ -84,9 +93,51 @@ class Data:
     key: str                      # identifies the data in the train-or-load cache
     raw: dict                     # what the loader returned (audible/visible truth, ...)
 
+    _resident: dict = field(default_factory=dict, repr=False, compare=False)  # device → Data on it
+
     @property
     def num_classes(self) -> int:
         return len(self.classes) + 1
+
+    @property
+    def device(self) -> torch.device:
+        return self.visual.device
+
+    def to(self, device) -> "Data":
+        """These data with the feature and label tensors on ``device`` (copied once per device, kept).
+
+        Returns ``self`` when they are there already (on the CPU: no copy, same numbers).
+        """
+        device = _canonical(resolve_device(device))
+        if self.visual.device == device:
+            return self
+        key = str(device)
+        if key not in self._resident:
+            self._resident[key] = replace(
+                self, visual=self.visual.to(device), audio=self.audio.to(device), labels=self.labels.to(device),
+                event=self.event.to(device), weak=self.weak.to(device), _resident={})
+        return self._resident[key]
+
+
+def _canonical(device: torch.device) -> torch.device:
+    """``cuda`` → ``cuda:<current>``, so that a device compares equal to its tensors' device."""
+    if device.type == "cuda" and device.index is None:
+        return torch.device(device.type, torch.cuda.current_device())
+    return device
+
+
+def index_batches(*tensors: torch.Tensor, index: torch.Tensor, batch_size: int, seed: int):
+    """Shuffled mini-batches of the rows ``index`` of ``tensors``, gathered where the tensors live.
+
+    The same batches as ``avlib.train.batches(*(t[index] for t in tensors), shuffle=True,
+    seed=seed)`` (one seeded CPU permutation) without copying the subset first; the
+    permutation moves to the tensors' device once per epoch.
+    """
+    n = len(index)
+    order = index[torch.randperm(n, generator=torch.Generator().manual_seed(seed))].to(tensors[0].device)
+    for start in range(0, n, batch_size):
+        idx = order[start:start + batch_size]
+        yield tuple(t[idx] for t in tensors)
 
 
 def _world_features(n, scale, device, task_kw, progress):
@@ -135,17 +186,29 @@ def load_data(scale: str, device="auto", data_root=None, n: int | None = None, p
 
 
 @torch.no_grad()
-def predict(model, data: Data, idx, batch_size: int = 256, device="cpu") -> np.ndarray:
-    """Per-segment predictions ``(len(idx), T)``."""
+def predict(model, data: Data, idx, batch_size: int = 256, device=None) -> np.ndarray:
+    """Per-segment predictions ``(len(idx), T)``, computed on ``device`` (``None``: the model's device).
+
+    The features are used where :meth:`Data.to` keeps them on that device; only the
+    predictions come back to the host, once.
+    """
+    device = _model_device(model) if device is None else _canonical(resolve_device(device))
     model.to(device).eval()
-    out = [model.predict(data.visual[b].to(device), data.audio[b].to(device)).cpu()
-           for b in torch.as_tensor(idx).split(batch_size)]
-    return torch.cat(out).numpy()
+    dd = data.to(device)
+    idx = torch.as_tensor(idx).to(device)
+    out = [model.predict(dd.visual[b], dd.audio[b]) for b in idx.split(batch_size)]
+    return torch.cat(out).cpu().numpy()
 
 
-def accuracy(model, data: Data, split: str, device="cpu") -> float:
+def accuracy(model, data: Data, split: str, device=None) -> float:
+    """Segment accuracy on ``split`` (the forward passes on ``device``; ``None``: the model's device)."""
     idx = data.splits[split]
-    return segment_accuracy(predict(model, data, idx, device=device), data.labels[idx].numpy())
+    return segment_accuracy(predict(model, data, idx, device=device), data.labels[idx.to(data.labels.device)].cpu().numpy())
+
+
+def _model_device(model) -> torch.device:
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
 
 
 def model_config(data: Data, hp: dict, variant: str, setting: str, **overrides) -> PSPConfig:
@@ -165,7 +228,7 @@ def run(data: Data, hp: dict, variant: str = "PSP", setting: str = "full", seed:
     ``lam``: λ of Eq. 10 (full setting; default ``hp["lam"]``, 0 for L_ce alone).
     ``overrides``: :class:`PSPConfig` fields (``tau=``, ``weighting=``, ...).
     """
-    device = resolve_device(device) if isinstance(device, str) else device
+    device = _canonical(resolve_device(device))
     lam = hp["lam"] if lam is None else lam
     cfg = model_config(data, hp, variant, setting, **overrides)
     if setting == "weak":
@@ -178,22 +241,27 @@ def run(data: Data, hp: dict, variant: str = "PSP", setting: str = "full", seed:
         v, a, y, e, w = b
         out = m(v, a)
         if setting == "full":
-            return fully_loss(out["scores"], y, out["v_psp"], out["a_psp"], e, lam)
+            # L_avps on the layer-normalised terms of Eq. 4, where the official code computes it
+            return fully_loss(out["scores"], y, out["v_fc"], out["a_fc"], e, lam)
         return weak_bce(out["video_prob"], w)
 
-    train_set = (data.visual[tr], data.audio[tr], data.labels[tr], data.event[tr], data.weak[tr])
-
     def train(model):
+        # the features move to the training device once (kept on ``data`` for the next run);
+        # batches are gathered there and validation runs there: no per-batch host→device copies
+        dd = data.to(device)
+        train_set = (dd.visual, dd.audio, dd.labels, dd.event, dd.weak)
         opt = torch.optim.Adam(model.parameters(), lr=hp["lr"])
         every, until = hp["decay_every"], hp["decay_until"]
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: 0.8 ** (min(e, until) // every))
-        hist = fit(model, lambda e: batches(*train_set, batch_size=hp["batch_size"], shuffle=True, seed=seed * 1000 + e),
+        hist = fit(model, lambda e: index_batches(*train_set, index=tr, batch_size=hp["batch_size"],
+                                                  seed=seed * 1000 + e),
                    loss_fn, epochs=hp["epochs"], optimizer=opt, scheduler=sched,
-                   val_fn=lambda m: accuracy(m, data, "val", device), device=device, progress=progress,
+                   val_fn=lambda m: accuracy(m, dd, "val", device), device=device, progress=progress,
                    desc=f"{setting} {variant}")
+        test = accuracy(model, dd, "test", device)
         model.cpu()
         return {"loss": hist.loss, "val_curve": hist.val, "best_epoch": hist.best_epoch, "val": hist.best_val,
-                "test": accuracy(model, data, "test")}
+                "test": test}
 
     name = f"psp-{setting}"  # the config holds the variant, so equal rows of two tables share a model
     model, res, hit = train_or_load(name, config, lambda: AVELocalizer(cfg), train, modules=MODULES, seed=seed,
@@ -202,8 +270,12 @@ def run(data: Data, hp: dict, variant: str = "PSP", setting: str = "full", seed:
 
 
 def grid(data: Data, hp: dict, rows: list[dict], seeds, device="auto", progress: bool = True) -> pd.DataFrame:
-    """Run every row (a dict of :func:`run` keyword arguments plus labels) for every seed."""
+    """Run every row (a dict of :func:`run` keyword arguments plus labels) for every seed.
+
+    ``device`` is resolved once; the features move to it once for the whole grid.
+    """
     from tqdm.auto import tqdm
+    device = _canonical(resolve_device(device))
     records = []
     jobs = [(r, s) for r in rows for s in seeds]
     for row, seed in tqdm(jobs, desc="runs", disable=not progress, leave=False):
@@ -214,13 +286,6 @@ def grid(data: Data, hp: dict, rows: list[dict], seeds, device="auto", progress:
                         "best_epoch": res["best_epoch"], "cached": res["cached"],
                         "val_curve": [100 * v for v in res["val_curve"]]})
     return pd.DataFrame(records)
-
-
-def summarize(df: pd.DataFrame, by, value: str = "test") -> pd.DataFrame:
-    """Mean, std (ddof=1) and count of ``value`` per group, plus a ``mean ± std`` string."""
-    g = df.groupby(by, sort=False)[value].agg(["mean", "std", "count"]).reset_index()
-    g["mean ± std"] = [f"{m:.1f} ± {s:.1f}" if np.isfinite(s) else f"{m:.1f}" for m, s in zip(g["mean"], g["std"])]
-    return g
 
 
 @torch.no_grad()
@@ -250,30 +315,3 @@ def silhouettes(feats: dict, background: int | None = None) -> dict:
     y = feats["labels"]
     keep = y != background if background is not None else np.ones_like(y, bool)
     return {k: float(silhouette_score(f[keep], y[keep], metric="cosine")) for k, f in feats.items() if k != "labels"}
-
-
-def select(df: pd.DataFrame, **where) -> pd.DataFrame:
-    """Rows of ``df`` whose columns equal the given values (a missing column or NaN matches ``None``)."""
-    keep = np.ones(len(df), bool)
-    for col, val in where.items():
-        col_vals = df[col] if col in df else pd.Series([None] * len(df), index=df.index)
-        keep &= col_vals.isna().to_numpy() if val is None else (col_vals == val).to_numpy()
-    return df[keep]
-
-
-def paired_gain(df: pd.DataFrame, better: dict, worse: dict, value: str = "test") -> dict:
-    """Per-seed difference ``better − worse`` of ``value`` (rows selected by :func:`select`).
-
-    Returns ``mean``, ``std`` (ddof=1), the per-seed ``gains`` and a ``verdict``:
-    ``"reproduced"`` when the mean gain is positive and no seed disagrees, else
-    ``"not reproduced"``.
-    """
-    a = select(df, **better).groupby("seed")[value].mean()
-    b = select(df, **worse).groupby("seed")[value].mean()
-    d = (a - b).dropna()
-    if d.empty:
-        raise ValueError(f"no common seeds for {better} vs {worse}")
-    mean, std = float(d.mean()), float(d.std()) if len(d) > 1 else float("nan")
-    verdict = "reproduced" if mean > 0 and (d > 0).all() else "not reproduced"
-    return {"mean": mean, "std": std, "gains": d.round(2).tolist(), "verdict": verdict,
-            "text": f"{mean:+.1f} ± {std:.1f} points"}

@@ -2,39 +2,62 @@
 
 Shared by the LVS chapter (Chen et al. 2021) and the DSOL chapter (Hu et al. 2020).
 Everything is vectorised over a whole test set: maps are arrays ``(N, h, w)``, ground
-truth ``(N, H, W)``; work is done in chunks of images so memory stays bounded.
+truth ``(N, H, W)``; work is done in chunks of images so memory stays bounded. By default
+every function computes what the papers' official evaluation code computes, image for
+image; each deviation from it is a named option.
 
-Conventions (matching the official LVS test code, hche11/Localizing-Visual-Sounds-the-Hard-Way):
+Protocols (the ``rule`` argument, :data:`RULES`):
 
-1. **Resize** each heatmap to the image size with bilinear interpolation
-   (``cv2.INTER_LINEAR`` there, ``torch.nn.functional.interpolate(mode="bilinear",
-   align_corners=False)`` here; both sample at pixel centres). The official code resizes to
-   224×224; here ``size`` is the evaluation image size (the world's frames are 112×112).
-2. **Min-max normalise** each map to [0, 1]. A constant map (official code: 0/0 = NaN, which
-   ends as an empty prediction) becomes all zeros here, which also gives an empty prediction.
-3. **Binarise** with one of two rules (:data:`RULES`), chosen by the ``rule`` argument:
+- ``"median"`` — **LVS**, ``test.py`` + ``utils.py`` of hche11/Localizing-Visual-Sounds-the-Hard-Way:
 
-   - ``"median"`` (LVS): threshold = the value at index ``H*W // 2`` of the sorted map
-     (the upper median) and prediction = pixels *strictly above* it, i.e. the top 50 %.
-     On ties at the median the strict ``>`` keeps fewer than half of the pixels, exactly
-     as the official ``pred[pred > threshold] = 1``; pixels equal to 1 (the maximum) are
-     always kept, as the official ``pred[pred < 1] = 0`` leaves them.
-   - ``"max_fraction"`` (DSOL): prediction = pixels ``>= threshold × max`` of the
-     (normalised, unless ``normalize=False``) map; DSOL uses ``threshold=0.1``.
+  1. resize the heatmap to the image size, bilinear (``cv2.resize(..., INTER_LINEAR)``
+     there, ``F.interpolate(mode="bilinear", align_corners=False)`` here; both sample at
+     pixel centres and agree up to float rounding). The official code resizes to 224×224;
+     here the size is the ground truth's (the world's frames are 112×112);
+  2. score = ``1 - normalize_img(-map)`` in float32, as the official code writes it:
+     ``normalize_img`` is min-max normalisation that **leaves a constant map unchanged**, so
+     a non-constant map scores ``1 - (max - x) / (max - min)`` (1 at the maximum) and a
+     constant map ``c`` scores ``1 + c`` everywhere;
+  3. threshold = the value at index ``H*W // 2`` of the sorted scores (the upper median;
+     found with ``torch.kthvalue``, no full sort); prediction = scores ``> threshold``
+     (``pred[pred > threshold] = 1``) plus every score ``>= 1`` (``pred[pred < 1] = 0`` leaves
+     them), then ``>= 0.5`` in ``cal_CIOU``. Consequences: on ties at the median fewer than
+     half of the pixels are kept; the maximum is always kept; **a constant map ``c >= 0``
+     predicts the whole image, a constant ``c < 0`` nothing** (in float32, exactly as the
+     official code: ``1 + c`` rounds to 1 for ``-2**-25 < c < 0``, which then counts as
+     ``c >= 0``).
+  Option: ``normalize=False`` — prediction = raw map ``>`` its upper median (not official).
 
-4. **cIoU** per image (:func:`ciou`): ``Σ(P·G) / (ΣG + Σ P·[G=0])`` with a soft ground
-   truth ``G`` in [0, 1] (Flickr consensus) or a binary one (VGG-SS). An image with an
-   empty ground truth and an empty prediction gives NaN, as in the official code; NaN
-   counts as a failure in :func:`success_rate` (the official ``np.sum(ious >= t) / len``).
-5. **Reported cIoU** = :func:`success_rate` at 0.5: the fraction of test images with
-   cIoU ≥ 0.5. **AUC** (:func:`auc`) = trapezoidal area under the success rate at the 21
-   thresholds 0, 0.05, …, 1 (``sklearn.metrics.auc`` in the official code).
+- ``"max_fraction"`` — **DSOL single source**, ``music-exp/tools.py`` (``cal_ciou``) of
+  DTaoo/Discriminative-Sounding-Objects-Localization: resize bilinearly (``cv2.resize``), no
+  normalisation, prediction = the **raw** map ``> threshold × max`` of the resized map,
+  ``threshold = 0.1`` (:data:`DSOL_THRESHOLD`). ``threshold × max`` is formed in float64 and
+  compared in float32, as NumPy 1.x did. A map whose maximum is ≤ 0 (all-zero, negative
+  constant) predicts nothing; a positive constant predicts the whole image. The multi-source
+  class-aware variant (thresholds 0.5 / 0.2) is in :mod:`avlib.metrics.sounding`.
+  Option: ``normalize=True`` — min-max normalise each map first (avlib's former
+  behaviour; on sigmoid maps, whose minimum is > 0, this changes 41 % of the predictions).
+
+Scores (both protocols):
+
+- **cIoU** per image (:func:`ciou`): ``Σ(P·G) / (ΣG + Σ P·[G=0])`` with a soft ground truth
+  ``G`` in [0, 1] (Flickr consensus) or a binary one (VGG-SS, DSOL). An empty ground truth
+  gives 0 with a non-empty prediction and NaN (0/0) with an empty one, as in the official
+  code; NaN counts as a failure in :func:`success_rate`.
+- **Success rate** (:func:`success_rate`): ``np.sum(ious >= t) / len(ious)``. The official
+  thresholds are the floats ``0.05 * i`` (:data:`THRESHOLDS`): ``0.05 * 6`` is
+  0.30000000000000004, so a cIoU of exactly 0.3 is *not* a success at "0.3" in the official
+  DSOL code, and likewise at 0.15, 0.35, ...; a threshold given on the 0.05 grid is therefore
+  evaluated as the official float. **Reported cIoU** = success rate at 0.5 (LVS cIoU, DSOL
+  IoU@0.5); **AUC** (:func:`auc`) = trapezoidal area under the success rate at the 21
+  thresholds (``sklearn.metrics.auc`` in both official codes).
 
 Ground truth: :func:`box_mask` rasterises boxes ``[x0, y0, x1, y1)`` (``mask[y0:y1, x0:x1] = 1``,
 numpy-slice semantics, as the official code); boxes given in another coordinate frame
-(Flickr's 256 px, VGG-SS's 0..1) are mapped with ``int(size * v / box_scale)``.
-:func:`consensus_mask` is the Flickr-SoundNet consensus ``G = min(1, Σ_a box_a / 2)``;
-:func:`union_mask` the VGG-SS ground truth (union of the boxes of an image).
+(Flickr's 256 px, VGG-SS's 0..1) are mapped with ``int(S * max(v, 0) / box_scale)`` exactly as
+``testset_gt`` does (``int(224 * v / 256)``, ``int(224 * max(v, 0))``). :func:`consensus_mask`
+is the Flickr-SoundNet consensus ``G = min(1, Σ_a box_a / 2)``; :func:`union_mask` the VGG-SS
+ground truth (union of the boxes of an image).
 """
 from __future__ import annotations
 
@@ -45,8 +68,11 @@ import torch
 import torch.nn.functional as F
 
 RULES = ("median", "max_fraction")
-#: the 21 cIoU thresholds 0, 0.05, ..., 1 of the success curve
-THRESHOLDS = np.round(np.linspace(0.0, 1.0, 21), 10)
+#: the 21 cIoU thresholds of the success curve, as the official codes form them: ``0.05 * i``
+#: (0.15000000000000002, 0.30000000000000004, ... — not the rounded decimals)
+THRESHOLDS = np.array([0.05 * i for i in range(21)])
+#: DSOL single-source binarisation: raw map ``> 0.1 × max`` (``music-exp/tools.py``)
+DSOL_THRESHOLD = 0.1
 
 
 def _size(size) -> tuple[int, int]:
@@ -77,7 +103,11 @@ def resize_maps(maps, size) -> torch.Tensor:
 
 
 def normalize_maps(maps) -> torch.Tensor:
-    """Min-max normalise each map to [0, 1]; a constant map becomes zeros (see module notes)."""
+    """Min-max normalise each map to [0, 1]; a constant map becomes zeros.
+
+    A display / option helper: the official LVS binarisation does *not* use it (it leaves a
+    constant map unchanged, see :func:`lvs_scores`); the DSOL protocols do not normalise.
+    """
     x = _as_maps(maps)
     flat = x.reshape(len(x), -1)
     lo, hi = flat.min(1, keepdim=True).values, flat.max(1, keepdim=True).values
@@ -86,26 +116,65 @@ def normalize_maps(maps) -> torch.Tensor:
     return out.reshape(x.shape)
 
 
-def binarize(maps, rule: str = "median", threshold: float = 0.1, normalize: bool = True) -> torch.Tensor:
+def lvs_scores(maps) -> torch.Tensor:
+    """The official LVS scores ``1 - normalize_img(-map)`` in float32, shape as ``maps``.
+
+    Non-constant map: ``1 - (max - x) / (max - min)`` (exactly 1 at the maximum, 0 at the
+    minimum; the same float32 roundings as the official NumPy code, whose ``(-x) - min(-x)``
+    and ``max(-x) - min(-x)`` are ``max - x`` and ``max - min`` bit for bit). Constant map
+    ``c``: ``normalize_img`` leaves it unchanged, so the score is ``1 + c`` everywhere.
+    """
+    x = _as_maps(maps)
+    flat = x.reshape(len(x), -1)
+    hi, lo = flat.amax(1, keepdim=True), flat.amin(1, keepdim=True)
+    span = hi - lo
+    const = span == 0
+    score = torch.sub(hi, flat).div_(torch.where(const, torch.ones_like(span), span)).neg_().add_(1)
+    if const.any():
+        rows = const[:, 0]
+        score[rows] = 1 - (-flat[rows])
+    return score.reshape(x.shape)
+
+
+#: the largest float32 below 1: ``score >= 1`` ⟺ ``score > _BELOW_ONE``
+_BELOW_ONE = float(np.nextafter(np.float32(1), np.float32(0)))
+
+
+def binarize(maps, rule: str = "median", threshold: float | None = None,
+             normalize: bool | None = None) -> torch.Tensor:
     """Binary predictions ``(N, H, W)`` (bool) from maps already at the image size.
 
-    ``rule="median"``: LVS top 50 % (strictly above the upper median; max always kept).
-    ``rule="max_fraction"``: DSOL, pixels ``>= threshold * max``. ``normalize`` min-max
-    normalises each map first (both official codes do).
+    ``rule="median"`` (LVS ``test.py``): :func:`lvs_scores` ``>`` their upper median, plus
+    scores ``>= 1`` (the maximum; a whole constant map ``c >= 0``). ``threshold`` is unused.
+    ``normalize=False``: raw map ``>`` its upper median instead (not official).
+
+    ``rule="max_fraction"`` (DSOL ``tools.py`` / ``eval.py`` / ``eval_duet.py``): raw map
+    ``> threshold × max``; ``threshold`` defaults to :data:`DSOL_THRESHOLD` (0.1).
+    ``normalize=True``: min-max normalise each map first (not official).
     """
     if rule not in RULES:
         raise ValueError(f"unknown binarisation rule {rule!r}; valid: {RULES}")
-    x = normalize_maps(maps) if normalize else _as_maps(maps)
+    x = _as_maps(maps)
     flat = x.reshape(len(x), -1)
     if rule == "median":
-        thr = flat.sort(dim=1).values[:, flat.shape[1] // 2].unsqueeze(1)
-        pred = (flat > thr) | (flat >= 1.0) if normalize else flat > thr
+        k = flat.shape[1] // 2 + 1                       # 1-based: sorted[H*W // 2]
+        if normalize is None or normalize:
+            score = lvs_scores(flat[:, None])[:, 0]
+            thr = score.kthvalue(k, dim=1, keepdim=True).values
+            pred = score > thr.clamp_max(_BELOW_ONE)     # == (score > thr) | (score >= 1)
+        else:
+            pred = flat > flat.kthvalue(k, dim=1, keepdim=True).values
     else:
-        pred = flat >= threshold * flat.max(1, keepdim=True).values
+        t = DSOL_THRESHOLD if threshold is None else float(threshold)
+        y = normalize_maps(flat[:, None])[:, 0] if normalize else flat
+        # the official ``thres * np.max(predmap)``: a float64 product compared in float32 (NumPy 1.x)
+        thr = (t * y.amax(1, keepdim=True).double()).float()
+        pred = y > thr
     return pred.reshape(x.shape)
 
 
-def predict_mask(maps, size, rule: str = "median", threshold: float = 0.1, normalize: bool = True) -> torch.Tensor:
+def predict_mask(maps, size, rule: str = "median", threshold: float | None = None,
+                 normalize: bool | None = None) -> torch.Tensor:
     """Resize heatmaps to ``size`` then :func:`binarize` them: the prediction ``P`` of cIoU."""
     return binarize(resize_maps(maps, size), rule=rule, threshold=threshold, normalize=normalize)
 
@@ -114,36 +183,48 @@ def ciou(pred_mask, gt) -> np.ndarray:
     """Per-image consensus IoU ``Σ(P·G) / (ΣG + Σ P·[G=0])``, shape ``(N,)``.
 
     ``pred_mask`` binary ``(N, H, W)``; ``gt`` in [0, 1], same shape (soft consensus or binary).
+    The sums are exact (multiples of 1/2 far below 2**24 in float32); the ratio is float64,
+    as the official code's.
     """
-    P = torch.as_tensor(np.asarray(pred_mask) if not torch.is_tensor(pred_mask) else pred_mask).float()
+    P = torch.as_tensor(np.asarray(pred_mask) if not torch.is_tensor(pred_mask) else pred_mask)
     G = torch.as_tensor(np.asarray(gt) if not torch.is_tensor(gt) else gt).float()
     if P.dim() == 2:
-        P, G = P[None], G[None] if G.dim() == 2 else G
+        P = P[None]
+    if G.dim() == 2:
+        G = G[None]
     if P.shape != G.shape:
         raise ValueError(f"prediction and ground truth shapes differ: {tuple(P.shape)} vs {tuple(G.shape)}")
-    inter = (P * G).flatten(1).sum(1)
-    union = G.flatten(1).sum(1) + (P * (G == 0)).flatten(1).sum(1)
+    P, G = (P != 0).flatten(1), G.flatten(1)
+    inter = (P * G).sum(1)
+    false_pos = P.sum(1) - (P & (G != 0)).sum(1)
+    union = G.sum(1).double() + false_pos
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (inter.double() / union.double()).numpy()
+        return (inter.double() / union).numpy()
+
+
+def official_threshold(t: float) -> float:
+    """``t`` as the official codes form it: a value on the 0.05 grid becomes ``0.05 * i``
+    (0.3 → 0.30000000000000004); any other value is returned unchanged."""
+    i = round(float(t) / 0.05)
+    return 0.05 * i if abs(float(t) - 0.05 * i) < 1e-9 else float(t)
 
 
 def success_rate(ious, threshold: float = 0.5) -> float:
-    """Fraction of images with cIoU ≥ ``threshold`` (NaN counts as a failure)."""
+    """``np.sum(ious >= t) / len(ious)`` with ``t = official_threshold(threshold)``; NaN fails."""
     ious = np.asarray(ious, dtype=float)
     if ious.size == 0:
         raise ValueError("success_rate of an empty set of cIoUs is undefined")
-    with np.errstate(invalid="ignore"):
-        return float(np.sum(ious >= threshold - 1e-12) / ious.size)
+    return float(np.sum(ious >= official_threshold(threshold)) / ious.size)
 
 
 def success_curve(ious, thresholds=THRESHOLDS) -> np.ndarray:
-    """Success rate at each threshold (default: 0, 0.05, …, 1)."""
+    """Success rate at each threshold (default: the official ``0.05 * i``, i = 0..20)."""
     return np.array([success_rate(ious, t) for t in thresholds])
 
 
 def auc(ious, thresholds=THRESHOLDS) -> float:
-    """Trapezoidal area under the success curve over ``thresholds`` (the official AUC)."""
-    t = np.asarray(thresholds, dtype=float)
+    """Trapezoidal area under the success curve over ``thresholds`` (``sklearn.metrics.auc``)."""
+    t = np.array([official_threshold(v) for v in np.asarray(thresholds, dtype=float)])
     return float(np.trapezoid(success_curve(ious, t), t))
 
 
@@ -152,15 +233,21 @@ def box_mask(boxes, size, box_scale=None) -> np.ndarray:
 
     ``boxes``: ``(4,)`` → ``(H, W)``; ``(..., 4)`` → ``(..., H, W)``. With ``box_scale``
     (e.g. 256 for Flickr XML, 1.0 for VGG-SS) coordinates are mapped to pixels by
-    ``int(S * v / box_scale)`` as in the official code; coordinates are clamped to the image.
+    ``int(S * max(v, 0) / box_scale)`` exactly as the official ``testset_gt`` (no rounding
+    nudge: ``int(224 * v)`` of a VGG-SS value just below an integer stays below it). Pixel
+    coordinates (no ``box_scale``) are floored after a 1e-9 nudge. Coordinates are clamped
+    to the image.
     """
     H, W = _size(size)
     b = np.asarray(boxes, dtype=float)
     if b.shape[-1:] != (4,):
         raise ValueError(f"boxes must end in a dimension of 4 (x0, y0, x1, y1), got shape {b.shape}")
+    S = np.array([W, H, W, H], dtype=float)
     if box_scale is not None:
-        b = (b / float(box_scale)) * np.array([W, H, W, H])
-    b = np.clip(np.floor(b + 1e-9), 0, np.array([W, H, W, H])).astype(int)
+        b = np.floor((S * np.maximum(b, 0)) / float(box_scale))
+    else:
+        b = np.floor(b + 1e-9)
+    b = np.clip(b, 0, S).astype(int)
     ys, xs = np.arange(H), np.arange(W)
     iny = (ys >= b[..., 1:2]) & (ys < b[..., 3:4])          # (..., H)
     inx = (xs >= b[..., 0:1]) & (xs < b[..., 2:3])          # (..., W)
@@ -195,12 +282,13 @@ def _ragged(x) -> bool:
         return True
 
 
-def evaluate_maps(maps, gt, rule: str = "median", threshold: float = 0.1, normalize: bool = True,
-                  chunk: int = 512) -> dict:
+def evaluate_maps(maps, gt, rule: str = "median", threshold: float | None = None, normalize: bool | None = None,
+                  chunk: int = 16) -> dict:
     """Whole-test-set evaluation: ``{"ciou": success at 0.5, "auc", "ious" (N,), "curve" (21,)}``.
 
     ``maps`` ``(N, h, w)`` at any resolution, ``gt`` ``(N, H, W)``; each map is resized to
-    the ground truth's size, normalised and binarised by ``rule`` (see the module notes).
+    the ground truth's size and binarised by ``rule`` (``"median"``: LVS; ``"max_fraction"``:
+    DSOL single source, ``threshold`` 0.1), see the module notes.
     """
     gt = np.asarray(gt)
     if len(maps) != len(gt):

@@ -7,28 +7,28 @@ Stage one (Sec. 3.1, appendix 8.1–8.2), on single-source (solo) scenes:
   L2-normalised; cosine-similarity map → 1×1 conv (no bias, weight initialised to 5) →
   sigmoid → the sounding-area map ``l``; global max pooling gives the match score.
 - :func:`localization_loss` — Eq. 1: BCE of GMP(l(g(a_i), f(v_j))) against y_match
-  (matched pairs and mismatched pairs from other videos).
+  (matched pairs and mismatched pairs from other videos, :func:`mismatch`).
 - :func:`object_features` — Eq. 2: o_i = GAP(f(v_i) ∘ m_i), the mask m_i being the map
-  binarised at ``mask_threshold`` (0.05), with the official code's 4-neighbour dilation
-  and masked mean.
+  binarised at ``mask_threshold`` (0.05) with the official code's dilation (:func:`dilate4`).
 - :func:`build_dictionary` — Eq. 3: a K×C dictionary and pseudo-labels by k-means
-  (scikit-learn).
+  (scikit-learn) on L2-normalised features (official code).
 - :func:`train_stage_one` — the alternating optimisation of Eq. 1 and the pseudo-label
-  classification (appendix 8.2), classifiers re-initialised when the cluster order changes.
+  classification (appendix 8.2).
 
 Stage two (Sec. 3.2), on cocktail-party scenes (mosaics and duets):
 
-- :meth:`DSOLNet.class_maps` — Eq. 4 (m^k = d^k · f(v), here as a cosine similarity with a
-  learnable temperature and a softmax over classes at each location) and Eq. 5, the product
-  s^k = m^k ∘ l that suppresses silent objects (``prod=False`` skips it, Table 7).
-- :func:`stage_two_loss` — Eq. 6 p_v = softmax(GAP(s^k)), Eq. 7 L_c = KL(p_v ‖ p_a) with p_a from
-  the stage-one audio classifier (frozen), Eq. 8 L_2 = L_c + λ·L_1 (λ = 0.5).
+- :meth:`DSOLNet.class_maps` — Eq. 4 m^k = d^k · f(v) and Eq. 5 s^k = m^k ∘ l, which
+  suppresses silent objects (``prod=False`` skips it, Table 7).
+- :func:`stage_two_loss` — Eq. 6 p_v = softmax(GAP(s^k)), L_c against p_a from the stage-one
+  audio classifier (frozen), Eq. 8 L_2 = L_c + λ·L_1 (λ = 0.5).
+- :func:`predict_class_maps` — test-time maps, ``softmax(3·s)`` over the classes (official test code).
 
-Ablation variants (Tables 4–8) are settings of :class:`DSOLConfig`, not copies.
+Where the official code (DTaoo/Discriminative-Sounding-Objects-Localization, ``music-exp``)
+and the paper differ, :class:`DSOLConfig` names both; the default is the official code (what
+produced the paper's numbers). Ablation variants (Tables 4–8) are settings too, not copies.
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -38,32 +38,65 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 from torch import nn
 
-from ..train import batches
-
 
 @dataclass(frozen=True)
 class DSOLConfig:
-    """Hyperparameters; defaults follow the paper / official code unless noted."""
+    """Hyperparameters; defaults follow the official code (noted where the paper differs)."""
     emb_dim: int = 128            # Table 3: Conv(128) / FC(128)
     loc_init: float = 5.0         # official code: 1×1 conv weight initialised to 5, no bias
     mask_threshold: float = 0.05  # Sec. 4.2 / Table 6
-    dilate: bool = True           # official code: 4-neighbour dilation of the object mask
+    #: object-mask dilation: "interior" (official: mask cells off the border spread to their 4
+    #: neighbours), "all" (avlib's earlier variant: every mask cell spreads), "none" (the paper: no dilation)
+    dilate: str = "interior"
+    #: Eq. 2 pooling: "gap" (official and the paper's GAP: Σ masked features / (h·w)) or
+    #: "masked_mean" (avlib's earlier variant: the mean over the mask's cells)
+    object_pool: str = "gap"
+    kmeans_l2: bool = True        # official: L2-normalise object features before k-means; False: raw (paper silent)
     n_clusters: int = 9           # K = number of classes (paper: 11 on MUSIC); Table 6 varies it
     alternating: bool = True      # Table 5
     cluster_from_epoch: int = 1   # official code: from the second epoch
-    cls_epochs: int = 1           # classification passes per alternation (official: 3 iterations)
+    #: classifier re-initialisation: "every" (official and the paper's appendix: N(0, 0.01) weights,
+    #: zero bias, a fresh Adam at every alternation) or "on_reorder" (avlib's earlier variant:
+    #: PyTorch's default init when the cluster order changed, trained by the main optimiser)
+    reinit: str = "every"
+    cls_epochs: int = 3           # classification passes per alternation (official: class_iter = 3)
+    cls_lr: float = 1e-3          # official: the fresh classifier Adam, lr 1e-3 (reinit="every")
     stage1_epochs: int = 12       # official: 15
     stage2_epochs: int = 8
     lam: float = 0.5              # Eq. 8, Table 4
     use_l1: bool = True           # Table 7
     use_prod: bool = True         # Table 7
     use_lc: bool = True           # Table 7
-    class_temp_init: float = 10.0  # temperature of the class maps (Eq. 4)
-    dist_scale_init: float = 10.0  # scale of GAP(s^k) before the softmax of Eq. 6
+    #: L_c: "official" (``nn.KLDivLoss()(log p_v, p_a)``: KL(p_a‖p_v) summed per element and
+    #: averaged over the B·K elements) or "paper" (Eq. 7: KL(p_v‖p_a), batch mean)
+    lc_form: str = "official"
+    #: Eq. 4: "official" (m^k = w·(f(v)·d^k) + b, the raw inner product with d^k the cluster mean
+    #: of the raw object features and (w, b) one learnable scalar pair — the code's 1×1×1 Conv3d;
+    #: p_v = softmax(GAP(s))) or "cosine" (avlib's earlier variant: cosine similarity with a
+    #: learnable temperature, softmax over the K keys at each location, p_v = softmax(scale·GAP(s))).
+    #: Default "cosine": a named deviation of the book (the chapter's Deviations section says why)
+    class_maps: str = "cosine"
+    #: test-time maps: softmax(test_softmax · s) over the classes at each location, after the
+    #: product (official test code: 3; the paper: "softmax regression ... for better
+    #: visualization"); None: s itself. Default None with class_maps="cosine", whose maps are
+    #: already a softmax over the keys; use 3.0 with class_maps="official"
+    test_softmax: float | None = None
+    class_temp_init: float = 10.0  # temperature of the class maps (class_maps="cosine")
+    dist_scale_init: float = 10.0  # scale of GAP(s^k) before the softmax of Eq. 6 (class_maps="cosine")
     lr: float = 1e-3              # paper: 1e-4 (more epochs); see the chapter's deviations
     weight_decay: float = 1e-4
     batch_size: int = 32
     seed: int = 0
+
+    def __post_init__(self):
+        choices = {"dilate": ("interior", "all", "none"), "object_pool": ("gap", "masked_mean"),
+                   "reinit": ("every", "on_reorder"), "lc_form": ("official", "paper"),
+                   "class_maps": ("official", "cosine")}
+        if isinstance(self.dilate, bool):  # dilate=True/False: the official dilation / none
+            object.__setattr__(self, "dilate", "interior" if self.dilate else "none")
+        for name, valid in choices.items():
+            if getattr(self, name) not in valid:
+                raise ValueError(f"unknown DSOLConfig.{name} {getattr(self, name)!r}; valid: {valid}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -114,9 +147,12 @@ class DSOLNet(nn.Module):
         nn.init.constant_(self.loc_conv.weight, cfg.loc_init)
         self.v_cls = nn.Linear(C, n_clusters)
         self.a_cls = nn.Linear(audio_dim, n_clusters)
-        self.register_buffer("dictionary", torch.zeros(n_clusters, C))
+        self.register_buffer("dictionary", torch.zeros(n_clusters, C))   # D of Eq. 3 (stage two's keys)
+        self.register_buffer("centres", torch.zeros(n_clusters, C))      # k-means centres (cluster assignment)
         self.class_temp = nn.Parameter(torch.tensor(float(cfg.class_temp_init)))
         self.dist_scale = nn.Parameter(torch.tensor(float(cfg.dist_scale_init)))
+        if cfg.class_maps == "official":  # the code's obj_conv: one scalar weight and bias on m^k
+            self.obj_conv = nn.Conv3d(1, 1, 1)
 
     # -- the two streams ------------------------------------------------------------------
     def visual(self, v):
@@ -146,22 +182,40 @@ class DSOLNet(nn.Module):
         lmap = self.av_map(self.visual(v), self.audio(a))
         return lmap, lmap.amax(dim=(-2, -1)).squeeze(1)
 
-    def reset_classifiers(self, generator: torch.Generator | None = None):
-        """Re-initialise both pseudo-label classifiers (appendix 8.2)."""
+    def reset_classifiers(self, std: float | None = None, generator: torch.Generator | None = None):
+        """Re-initialise both pseudo-label classifiers (appendix 8.2).
+
+        ``std`` (official code: 0.01): weights N(0, std²) drawn from ``generator``, zero bias;
+        ``None``: PyTorch's default initialisation (global RNG)."""
         for layer in (self.v_cls, self.a_cls):
-            layer.reset_parameters()
+            if std is None:
+                layer.reset_parameters()
+                continue
+            with torch.no_grad():
+                w = torch.randn(layer.weight.shape, generator=generator) * std
+                layer.weight.copy_(w.to(layer.weight.device))
+                layer.bias.zero_()
 
     # -- stage two ------------------------------------------------------------------------
     def class_maps(self, fv, lmap=None, prod: bool = True):
         """Eq. 4–5: class-aware maps m^k and (with ``prod``) s^k = m^k ∘ l, shape (B, K, h, w).
 
-        m^k compares each location of f(v) with the dictionary key d^k (cosine similarity
-        scaled by a learnable temperature; softmax over the K keys at each location).
+        ``class_maps="official"``: m^k = w·(f(v)·d^k) + b, the inner product of each location
+        with the key d^k and the code's scalar 1×1×1 convolution. ``"cosine"`` (avlib's earlier
+        variant): cosine similarity scaled by a learnable temperature, softmax over the K keys.
         """
-        d = F.normalize(self.dictionary, dim=1)
-        sim = torch.einsum("bchw,kc->bkhw", F.normalize(fv, dim=1), d)
-        m = torch.softmax(self.class_temp * sim, dim=1)
+        if self.cfg.class_maps == "official":
+            m = self.obj_conv(torch.einsum("bchw,kc->bkhw", fv, self.dictionary)[:, None])[:, 0]
+        else:
+            d = F.normalize(self.dictionary, dim=1)
+            sim = torch.einsum("bchw,kc->bkhw", F.normalize(fv, dim=1), d)
+            m = torch.softmax(self.class_temp * sim, dim=1)
         return m * lmap if (prod and lmap is not None) else m
+
+    def visual_distribution_logits(self, s):
+        """Eq. 6 before the softmax: GAP(s^k) (official), × a learnable scale for ``"cosine"`` maps."""
+        g = s.mean((2, 3))
+        return g if self.cfg.class_maps == "official" else self.dist_scale * g
 
     def audio_distribution(self, a):
         """p_a: softmax of the audio pseudo-label classifier (Eq. 7's target)."""
@@ -170,12 +224,25 @@ class DSOLNet(nn.Module):
 
 # ---- stage one ----------------------------------------------------------------------------
 
-def mismatch(n: int, generator: torch.Generator) -> torch.Tensor:
-    """Indices pairing each sample with another one (a random derangement by a cyclic shift)."""
+def mismatch(n: int, generator: torch.Generator, groups=None) -> torch.Tensor:
+    """Indices pairing each sample with one of another video (official: the negative image comes
+    from a different video). A random derangement by a cyclic shift, so no index is paired with
+    itself (n ≥ 2); every sample is its own video unless ``groups`` (video ids, length n) says
+    otherwise, in which case pairs within a group are redrawn among the other groups."""
+    if n < 2:
+        raise ValueError(f"mismatch needs at least 2 samples to pair each with another one, got {n}")
     perm = torch.randperm(n, generator=generator)
     inv = torch.empty_like(perm)
     inv[perm] = torch.arange(n)
-    return perm[(inv + 1) % n] if n > 1 else perm
+    idx = perm[(inv + 1) % n]
+    if groups is not None:
+        g = torch.as_tensor(np.asarray(groups))
+        for i in torch.nonzero(g[idx] == g).flatten().tolist():
+            other = torch.nonzero(g != g[i]).flatten()
+            if len(other) == 0:
+                raise ValueError("mismatch: every sample of the batch belongs to one video; no negative exists")
+            idx[i] = other[torch.randint(len(other), (1,), generator=generator)].item()
+    return idx
 
 
 def localization_loss(model: DSOLNet, v, a, generator: torch.Generator):
@@ -185,34 +252,56 @@ def localization_loss(model: DSOLNet, v, a, generator: torch.Generator):
 
 
 def _loc_loss(model, fv, ga, generator, v_emb=None):
-    neg = mismatch(len(fv), generator)
     v_emb = model.embed_visual(fv) if v_emb is None else v_emb
     pos_score = model.av_map(fv, ga, v_emb).amax(dim=(-2, -1)).squeeze(1)
+    if len(fv) < 2:  # a batch of one has no other video: the positive term only
+        return F.binary_cross_entropy(pos_score.clamp(1e-6, 1 - 1e-6), torch.ones_like(pos_score))
+    neg = mismatch(len(fv), generator)
     neg_score = model.av_map(fv, ga[neg], v_emb).amax(dim=(-2, -1)).squeeze(1)
     scores = torch.cat([pos_score, neg_score]).clamp(1e-6, 1 - 1e-6)
     target = torch.cat([torch.ones_like(pos_score), torch.zeros_like(neg_score)])
     return F.binary_cross_entropy(scores, target)
 
 
-def dilate4(mask: torch.Tensor) -> torch.Tensor:
-    """4-neighbour binary dilation of masks (B, h, w)."""
-    m = mask.float()[:, None]
-    kernel = torch.tensor([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=m.dtype)[None, None]
-    return (F.conv2d(m, kernel, padding=1)[:, 0] > 0)
+def dilate4(mask: torch.Tensor, mode: str = "interior") -> torch.Tensor:
+    """4-neighbour binary dilation of masks (B, h, w).
+
+    ``"interior"`` (official ``location_dilation``): every mask cell stays, and only the cells
+    off the border (0 < i < h−1, 0 < j < w−1) spread to their 4 neighbours (no cascade).
+    ``"all"`` (avlib's earlier variant): every mask cell spreads. ``"none"``: the mask itself."""
+    m = mask.bool()
+    if mode == "none":
+        return m
+    if mode not in ("interior", "all"):
+        raise ValueError(f"unknown dilation {mode!r}; valid: 'interior' (official), 'all', 'none'")
+    src = m.clone()
+    if mode == "interior":
+        inner = torch.zeros_like(m)
+        inner[:, 1:-1, 1:-1] = True
+        src = src & inner
+    kernel = torch.tensor([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=torch.float32, device=m.device)[None, None]
+    return m | (F.conv2d(src.float()[:, None], kernel, padding=1)[:, 0] > 0)
 
 
-def object_features(fmap, lmap, threshold: float = 0.05, dilate: bool = True) -> torch.Tensor:
-    """Eq. 2: o = GAP(f(v) ∘ m) with m = [l > threshold]; masked mean over the mask's cells.
+def object_features(fmap, lmap, threshold: float = 0.05, dilate="interior", pool: str = "gap") -> torch.Tensor:
+    """Eq. 2: o = GAP(f(v) ∘ m) with m = [l > threshold], dilated (:func:`dilate4`).
 
-    ``fmap`` (B, C, h, w), ``lmap`` (B, h, w) or (B, 1, h, w). An empty mask falls back to
-    the map's arg-max cell, so that every sample gets a feature.
+    ``pool="gap"`` (official code and the paper's GAP): Σ_cells f(v)·m / (h·w), an empty mask
+    giving a zero vector. ``"masked_mean"`` (avlib's earlier variant): the mean over the mask's
+    cells, an empty mask falling back to the map's arg-max cell. ``dilate``: a :func:`dilate4`
+    mode, or True / False for the official dilation / none. ``fmap`` (B, C, h, w), ``lmap``
+    (B, h, w) or (B, 1, h, w).
     """
     fmap, lmap = torch.as_tensor(fmap).float(), torch.as_tensor(lmap).float()
     if lmap.dim() == 4:
         lmap = lmap[:, 0]
-    mask = lmap > threshold
-    if dilate:
-        mask = dilate4(mask)
+    if isinstance(dilate, bool):
+        dilate = "interior" if dilate else "none"
+    mask = dilate4(lmap > threshold, dilate)
+    if pool == "gap":
+        return (fmap * mask.float()[:, None]).mean((2, 3))
+    if pool != "masked_mean":
+        raise ValueError(f"unknown pool {pool!r}; valid: 'gap' (official), 'masked_mean'")
     flat = lmap.flatten(1)
     empty = ~mask.flatten(1).any(1)
     if empty.any():
@@ -222,10 +311,32 @@ def object_features(fmap, lmap, threshold: float = 0.05, dilate: bool = True) ->
     return (fmap * w).sum((2, 3)) / w.sum((2, 3))
 
 
-def build_dictionary(features, k: int, seed: int = 0, n_init: int = 4):
-    """Eq. 3 by k-means: (dictionary D (K, C) float32, pseudo-labels y (N,) int64)."""
-    km = KMeans(k, n_init=n_init, random_state=seed).fit(np.asarray(features, dtype=np.float64))
-    return km.cluster_centers_.astype(np.float32), km.labels_.astype(np.int64)
+def build_dictionary(features, k: int, seed: int = 0, n_init: int = 4, l2: bool = True,
+                     return_centres: bool = False):
+    """Eq. 3 by k-means: (dictionary D (K, C) float32, pseudo-labels y (N,) int64[, centres]).
+
+    ``l2`` (official code): k-means on the L2-normalised features, and D = the per-cluster mean
+    of the raw features (the official stage-two keys); ``centres`` are the k-means centres (in
+    the normalised space), for assigning new features (:func:`assign_clusters`). Without
+    ``l2`` the k-means runs on the raw features and D = the centres."""
+    x = np.asarray(features, dtype=np.float64)
+    z = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12) if l2 else x
+    km = KMeans(k, n_init=n_init, random_state=seed).fit(z)
+    labels, centres = km.labels_.astype(np.int64), km.cluster_centers_.astype(np.float32)
+    if l2:
+        D = np.stack([x[labels == c].mean(0) if (labels == c).any() else np.zeros(x.shape[1]) for c in range(k)])
+        D = D.astype(np.float32)
+    else:
+        D = centres
+    return (D, labels, centres) if return_centres else (D, labels)
+
+
+def assign_clusters(model: "DSOLNet", features) -> np.ndarray:
+    """Nearest k-means centre of each feature (L2-normalised first when ``cfg.kmeans_l2``)."""
+    f = torch.as_tensor(features).float().to(model.centres.device)
+    if model.cfg.kmeans_l2:
+        f = F.normalize(f, dim=1)
+    return torch.cdist(f, model.centres.float()).argmin(1).cpu().numpy()
 
 
 def order_changed(old_labels, new_labels, k: int) -> bool:
@@ -238,208 +349,14 @@ def order_changed(old_labels, new_labels, k: int) -> bool:
     return not np.array_equal(cols[np.argsort(rows)], np.arange(k))
 
 
-@torch.no_grad()
-def infer(model: DSOLNet, v, a, batch_size: int = 256) -> dict:
-    """Stage-one outputs over a split: f(v) maps, sounding-area maps, global and object features."""
-    model.eval()
-    out = {"fmap": [], "lmap": []}
-    for vb, ab in batches(v, a, batch_size=batch_size):
-        fv = model.visual(vb)
-        out["fmap"].append(fv)
-        out["lmap"].append(model.av_map(fv, model.audio(ab))[:, 0])
-    fmap, lmap = torch.cat(out["fmap"]), torch.cat(out["lmap"])
-    return {"fmap": fmap, "lmap": lmap, "global": fmap.mean((2, 3)),
-            "object": object_features(fmap, lmap, model.cfg.mask_threshold, model.cfg.dilate)}
+_MOVED = {"dsol_train": ("infer", "train_stage_one", "lc_loss", "stage_two_loss", "train_stage_two",
+                         "predict_class_maps", "cluster_maps_to_classes"),
+          "dsol_baselines": ("BaselineNet", "LVSBaseline")}
 
 
-def _epoch(model, opt, v, a, cfg, epoch, loss_fn):
-    model.train()
-    total, count = 0.0, 0
-    for b in batches(v, a, torch.arange(len(v)), batch_size=cfg.batch_size, shuffle=True,
-                     seed=cfg.seed * 1000 + epoch):
-        opt.zero_grad(set_to_none=True)
-        loss = loss_fn(*b)
-        loss.backward()
-        opt.step()
-        total, count = total + float(loss.detach()), count + 1
-    return total / max(count, 1)
-
-
-def train_stage_one(model: DSOLNet, v, a, progress=None) -> dict:
-    """Stage one: Eq. 1 with (``cfg.alternating``) pseudo-label classification in alternation.
-
-    Each epoch trains the localization objective; from ``cluster_from_epoch`` on, object
-    features (Eq. 2) are clustered (Eq. 3), the classifiers are re-initialised when the
-    cluster order changed, and both streams are trained to classify the pseudo-labels for
-    ``cls_epochs`` passes. Without alternation the dictionary and the audio classifier are
-    built once at the end (the visual network never sees the classification loss).
-    Returns a history; the final dictionary is stored in ``model.dictionary``.
-    """
-    cfg = model.cfg
-    gen = torch.Generator().manual_seed(cfg.seed)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    hist = {"loc_loss": [], "cls_loss": [], "reinit": []}
-    labels = None
-    for epoch in range(cfg.stage1_epochs):
-        hist["loc_loss"].append(_epoch(model, opt, v, a, cfg, epoch,
-                                       lambda vb, ab, _: localization_loss(model, vb, ab, gen)))
-        if cfg.alternating and epoch >= cfg.cluster_from_epoch:
-            labels = _cluster_and_classify(model, opt, v, a, labels, hist, epoch, visual=True)
-        if progress:
-            progress(epoch)
-    if not cfg.alternating:  # dictionary + audio classifier only, the visual stream untouched
-        _cluster_and_classify(model, opt, v, a, None, hist, cfg.stage1_epochs, visual=False)
-    return hist
-
-
-def _cluster_and_classify(model, opt, v, a, old, hist, epoch, visual: bool):
-    cfg = model.cfg
-    obj = infer(model, v, a)["object"]
-    centres, labels = build_dictionary(obj.numpy(), cfg.n_clusters, seed=cfg.seed + epoch)
-    model.dictionary.copy_(torch.from_numpy(centres))
-    changed = order_changed(old, labels, cfg.n_clusters)
-    hist["reinit"].append(bool(changed))
-    if changed:
-        model.reset_classifiers()
-    y = torch.from_numpy(labels)
-    params = list(model.a_cls.parameters()) + list(model.audio_top.parameters()) + list(model.audio_trunk.parameters())
-    cls_opt = opt if visual else torch.optim.Adam(params, lr=cfg.lr)
-
-    def cls_loss(vb, ab, idx):
-        la = F.cross_entropy(model.a_cls(model.audio(ab)), y[idx])
-        if not visual:
-            return la
-        return la + F.cross_entropy(model.v_cls(model.visual(vb).mean((2, 3))), y[idx])
-
-    for e in range(cfg.cls_epochs if visual else max(cfg.cls_epochs, 3)):
-        hist["cls_loss"].append(_epoch(model, cls_opt, v, a, cfg, 10_000 + 10 * epoch + e, cls_loss))
-    if visual:  # re-extract with the updated visual stream, keep labels for the order check
-        return labels
-    return labels
-
-
-# ---- stage two ----------------------------------------------------------------------------
-
-def stage_two_loss(model: DSOLNet, v, a, p_audio, generator: torch.Generator):
-    """Eq. 8: L_2 = L_c + λ·L_1 (terms switched by ``use_lc`` / ``use_l1``; Eq. 5 by ``use_prod``)."""
-    cfg = model.cfg
-    fv, ga = model.visual(v), model.audio(a)
-    v_emb = model.embed_visual(fv)
-    lmap = model.av_map(fv, ga, v_emb)
-    loss = fv.new_zeros(())
-    if cfg.use_lc:
-        s = model.class_maps(fv, lmap, prod=cfg.use_prod)
-        log_pv = torch.log_softmax(model.dist_scale * s.mean((2, 3)), dim=1)       # Eq. 6
-        log_pa = torch.log(p_audio.clamp_min(1e-6))
-        loss = loss + (log_pv.exp() * (log_pv - log_pa)).sum(1).mean()            # Eq. 7
-    if cfg.use_l1:
-        loss = loss + cfg.lam * _loc_loss(model, fv, ga, generator, v_emb)          # Eq. 1 in Eq. 8
-    return loss
-
-
-def train_stage_two(model: DSOLNet, v, a, progress=None) -> dict:
-    """Stage two on cocktail-party scenes; the dictionary and the audio classifier stay fixed."""
-    cfg = model.cfg
-    with torch.no_grad():
-        model.eval()
-        p_audio = torch.cat([model.audio_distribution(ab) for (ab,) in batches(a, batch_size=256)])
-    teacher = copy.deepcopy(model.a_cls)  # frozen audio classifier (Eq. 7's p_a)
-    model.a_cls.requires_grad_(False)
-    params = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith(("v_cls", "a_cls"))]
-    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    gen = torch.Generator().manual_seed(cfg.seed + 1)
-    hist = {"loss": []}
-    for epoch in range(cfg.stage2_epochs):
-        hist["loss"].append(_epoch(model, opt, v, a, cfg, 500 + epoch,
-                                   lambda vb, ab, idx: stage_two_loss(model, vb, ab, p_audio[idx], gen)))
-        if progress:
-            progress(epoch)
-    model.a_cls.load_state_dict(teacher.state_dict())
-    return hist
-
-
-@torch.no_grad()
-def predict_class_maps(model: DSOLNet, v, a, batch_size: int = 256, prod: bool | None = None):
-    """Class-aware maps s^k (N, K, h, w) and sounding-area maps l (N, h, w) over a split."""
-    model.eval()
-    prod = model.cfg.use_prod if prod is None else prod
-    s_all, l_all = [], []
-    for vb, ab in batches(v, a, batch_size=batch_size):
-        fv = model.visual(vb)
-        lmap = model.av_map(fv, model.audio(ab))
-        s_all.append(model.class_maps(fv, lmap, prod=prod))
-        l_all.append(lmap[:, 0])
-    return torch.cat(s_all), torch.cat(l_all)
-
-
-def cluster_maps_to_classes(maps, cluster_to_class, n_classes: int):
-    """Aggregate cluster maps (N, K, h, w) into class maps (N, n_classes, h, w) by max over the
-    clusters aligned to each class (zeros for a class no cluster maps to)."""
-    maps = torch.as_tensor(maps)
-    out = maps.new_zeros(maps.shape[0], n_classes, *maps.shape[2:])
-    for k, c in enumerate(np.asarray(cluster_to_class)):
-        out[:, c] = torch.maximum(out[:, c], maps[:, k])
-    return out
-
-
-# ---- class-agnostic baselines on the same inputs (Table 1 / Table 2) -------------------------
-
-class BaselineNet(nn.Module):
-    """Class-agnostic localization baselines on the same frozen features and trainable top.
-
-    - ``"ots"`` — Object-that-sound-style (Arandjelović & Zisserman 2018, AVOL-Net): per-location
-      dot product of visual and audio embeddings, max pooled, calibrated (scale, bias) and
-      sigmoid; BCE on corresponding vs non-corresponding pairs. Map = the per-location sigmoid.
-    - ``"attention"`` — Attention-style (Senocak et al. 2018, unsupervised): softmax attention
-      over locations from the cosine similarity with the sound; the attended visual vector is
-      pulled towards the sound embedding and pushed from another clip's (triplet, margin 0.2).
-      Map = the attention, min-max normalised.
-    """
-
-    def __init__(self, kind: str, visual_dim: int, audio_dim: int, emb: int = 128):
-        super().__init__()
-        if kind not in ("ots", "attention"):
-            raise ValueError(f"unknown baseline {kind!r}; valid: 'ots', 'attention'")
-        self.kind = kind
-        self.visual_top = VisualTop(visual_dim, visual_dim)
-        self.v_emb = nn.Conv2d(visual_dim, emb, 1)
-        self.a_emb = nn.Sequential(nn.Linear(audio_dim, emb), nn.ReLU(), nn.Linear(emb, emb))
-        self.calib = nn.Parameter(torch.tensor([1.0, 0.0]))
-        self.temp = 0.1
-
-    def _sim(self, v, a):
-        fv, ga = self.v_emb(self.visual_top(v)), self.a_emb(a)
-        if self.kind == "ots":
-            return (fv * ga[:, :, None, None]).sum(1) / fv.shape[1] ** 0.5, fv, ga
-        return (F.normalize(fv, dim=1) * F.normalize(ga, dim=1)[:, :, None, None]).sum(1), fv, ga
-
-    def loss(self, v, a, generator):
-        neg = mismatch(len(v), generator)
-        if self.kind == "ots":
-            pos = self._sim(v, a)[0].amax((1, 2))
-            negs = self._sim(v, a[neg])[0].amax((1, 2))
-            logits = self.calib[0] * torch.cat([pos, negs]) + self.calib[1]
-            target = torch.cat([torch.ones_like(pos), torch.zeros_like(negs)])
-            return F.binary_cross_entropy_with_logits(logits, target)
-        sim, fv, ga = self._sim(v, a)
-        att = torch.softmax(sim.flatten(1) / self.temp, 1)
-        z = F.normalize((fv.flatten(2) * att[:, None]).sum(2), dim=1)
-        h = F.normalize(ga, dim=1)
-        d_pos = (z - h).pow(2).sum(1)
-        d_neg = (z - h[neg]).pow(2).sum(1)
-        return F.relu(d_pos - d_neg + 0.2).mean()
-
-    @torch.no_grad()
-    def maps(self, v, a, batch_size: int = 256) -> torch.Tensor:
-        """Localization maps (N, h, w) in [0, 1]."""
-        self.eval()
-        out = []
-        for vb, ab in batches(v, a, batch_size=batch_size):
-            sim = self._sim(vb, ab)[0]
-            if self.kind == "ots":
-                out.append(torch.sigmoid(self.calib[0] * sim + self.calib[1]))
-            else:
-                att = torch.softmax(sim.flatten(1) / self.temp, 1).reshape(sim.shape)
-                lo, hi = att.amin((1, 2), keepdim=True), att.amax((1, 2), keepdim=True)
-                out.append((att - lo) / (hi - lo).clamp_min(1e-12))
-        return torch.cat(out)
+def __getattr__(name):  # training and baselines live in avlib.models.dsol_train / dsol_baselines
+    from . import dsol_baselines, dsol_train  # imported lazily: they import this module
+    for mod in (dsol_train, dsol_baselines):
+        if name in _MOVED[mod.__name__.rsplit(".", 1)[1]]:
+            return getattr(mod, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,13 +22,23 @@
 The logits follow the official code: ``[P_i, N_{i→j} for j ≠ i, N_i^hard] / 0.07`` and a
 cross-entropy with the positive first. The paper writes one N_i that *sums* the negatives
 inside one exponential; the code keeps them as separate logits with a temperature (we do
-too; a listed deviation). The other clips' similarity is pooled over their positive region
-(``other_pool="positive"``, the official code, the default) or over the whole map
-(``"mean"``, the paper's ``(1/hw) Σ S_{i→j}``). The paper's mean pooling has a shortcut:
-a peaky, audio-agnostic map (e.g. bright image corners) makes the soft-max-pooled P_i exceed
-every mean-pooled N_{i→j} without localizing anything; the chapter measures it. The official code removes the own pair from the
-other-clip logits by multiplying it by −99 (which turns a negative similarity into a large
-positive logit); here it is masked out.
+too; a listed deviation). Three settings of :class:`LVSLossConfig` name where code and paper differ:
+
+- ``other_orientation`` — which pairs are the other-clip negatives of row i. ``"image"``
+  (official code, the default): image i with every other clip j's audio, ``S_{j→i}``, pooled
+  over image i's positive region for that audio (the code's ``A0 = einsum(img, audᵀ)``).
+  ``"audio"`` (the paper's ``Σ_{j≠i} S_{i→j}``): audio i with every other image j. The two
+  logit matrices are transposes of each other (off the diagonal).
+- ``other_pool`` — the other clips' similarity pooled over the positive region
+  (``"positive"``, official code, the default) or over the whole map (``"mean"``, the paper's
+  ``(1/hw) Σ S``). The paper's mean pooling has a shortcut: a peaky, audio-agnostic map (e.g.
+  bright image corners) makes the soft-max-pooled P_i exceed every mean-pooled negative
+  without localizing anything; the chapter measures it.
+- ``self_pair`` — how the own pair is removed from the all-pairs block. ``"mask"`` (avlib's
+  default, a listed deviation): dropped, B − 1 other-clip logits. ``"times_minus_99"`` (official
+  code): the block keeps all B columns and the own pair is multiplied by −99 (``1 − 100·I``),
+  which suppresses it while its similarity is positive but turns a negative one into a large
+  positive logit.
 """
 from __future__ import annotations
 
@@ -53,6 +63,8 @@ class LVSLossConfig:
     tau: float = 0.03
     temperature: float = 0.07
     other_pool: str = "positive"    # "positive" (official code) or "mean" (the paper's formula)
+    other_orientation: str = "image"  # "image": image i vs other audios (official code); "audio": the paper's S_{i→j}
+    self_pair: str = "mask"         # "mask" (avlib, a deviation) or "times_minus_99" (official code)
     attention_temperature: float = 0.03
 
     def __post_init__(self):
@@ -60,6 +72,11 @@ class LVSLossConfig:
             raise ValueError(f"unknown pool {self.pool!r}; valid: 'trimap', 'attention'")
         if self.other_pool not in ("mean", "positive"):
             raise ValueError(f"unknown other_pool {self.other_pool!r}; valid: 'mean', 'positive'")
+        if self.other_orientation not in ("image", "audio"):
+            raise ValueError(f"unknown other_orientation {self.other_orientation!r}; valid: 'image' (official), "
+                             "'audio' (paper)")
+        if self.self_pair not in ("mask", "times_minus_99"):
+            raise ValueError(f"unknown self_pair {self.self_pair!r}; valid: 'mask', 'times_minus_99' (official)")
         if self.trimap and self.eps_p < self.eps_n:
             raise ValueError(f"the tri-map needs eps_p >= eps_n, got {self.eps_p} < {self.eps_n}")
 
@@ -149,7 +166,13 @@ def _weighted_mean(S: torch.Tensor, log_w: torch.Tensor) -> torch.Tensor:
 
 
 def lvs_logits(S: torch.Tensor, cfg: LVSLossConfig = LVSLossConfig()) -> torch.Tensor:
-    """Logits ``(B, 1 + (B−1) [+ 1])``, positive first, from the all-pairs map ``S (B, B, h, w)``."""
+    """Logits, positive first, from the all-pairs map ``S (B_audio, B_image, h, w)``.
+
+    Row i: ``[P_i, other-clip negatives, N_i^hard]`` / temperature, with B − 1 other-clip
+    columns (``self_pair="mask"``) or B (``"times_minus_99"``, the own pair × −99). The
+    other-clip negatives of row i are image i with the other clips' audio (``"image"``,
+    official) or audio i with the other images (``"audio"``, paper); see the module docstring.
+    """
     B = S.shape[0]
     eye = torch.eye(B, dtype=torch.bool, device=S.device)
     eps_n = cfg.eps_n if cfg.trimap else cfg.eps_p
@@ -157,13 +180,18 @@ def lvs_logits(S: torch.Tensor, cfg: LVSLossConfig = LVSLossConfig()) -> torch.T
         log_w = torch.log_softmax(S.flatten(-2) / cfg.attention_temperature, -1).view_as(S)
     else:
         log_w = F.logsigmoid((S - cfg.eps_p) / cfg.tau)          # log m̂_p
-    pooled = _weighted_mean(S, log_w)                            # (B, B): region-pooled S_{i→j}
+    pooled = _weighted_mean(S, log_w)                            # (B, B): [a, v] = region-pooled S_{a→v}
     pos = pooled.diagonal()                                      # P_i
     if cfg.pool == "attention" or cfg.other_pool == "positive":
         others = pooled
     else:
-        others = S.mean(dim=(-2, -1))                            # (1/hw) Σ S_{i→j}
-    others = others[~eye].view(B, B - 1)
+        others = S.mean(dim=(-2, -1))                            # (1/hw) Σ S_{a→v}
+    if cfg.other_orientation == "image":
+        others = others.T                                        # row i = image i, column j = audio j
+    if cfg.self_pair == "mask":
+        others = others[~eye].view(B, B - 1)
+    else:
+        others = others * (1.0 - 100.0 * eye.to(others.dtype))  # official: own pair × (−99)
     parts = [pos[:, None], others]
     if cfg.hard_negatives:
         own = S[torch.arange(B), torch.arange(B)]                # S_{i→i}

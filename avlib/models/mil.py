@@ -129,9 +129,14 @@ def multilabel_hinge(phi: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 def binary_log_loss(prob: torch.Tensor, labels: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """WSDDN's loss: C binary log-losses on scores in [0, 1] (Bilen & Vedaldi, 2016), averaged."""
-    p = prob.clamp(eps, 1 - eps)
-    return F.binary_cross_entropy(p, labels.float())
+    """WSDDN's loss: C binary log-losses on scores in [0, 1] (Bilen & Vedaldi, 2016), averaged.
+
+    Computed in float32 with autocast off: autocast refuses ``binary_cross_entropy`` on CUDA
+    (float32 inputs outside autocast, every CPU run, give the same numbers as before).
+    """
+    from ..losses import float32_loss
+    with float32_loss(prob, labels) as (prob, labels):
+        return F.binary_cross_entropy(prob.clamp(eps, 1 - eps), labels)
 
 
 def class_balanced_batches(labels, batch_size: int = 24, num_batches: int | None = None, seed: int = 0,

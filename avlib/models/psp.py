@@ -52,6 +52,21 @@ class PSPConfig:
     weak: bool = False             # weakly supervised head (Eq. 5/6)
     weighting: bool = True         # the weak head's weighting branch (Eq. 5); False → Eq. 6
     dropout: float = 0.1
+    #: ReLU (then dropout) on the four bias-free PSP branches and after the fusion FCs
+    #: (Linear → ReLU → dropout → shared LayerNorm). True: official code (the default);
+    #: False: the paper's Eq. 1, 3 and 4 as written (no nonlinearity, dropout before the FCs).
+    official_relu: bool = True
+    #: AVGA: where the audio term is added. "positions": official code (the default) — ReLU'd
+    #: projections of audio and visual, each mapped to ``n_positions`` scores, the audio scores
+    #: added along the positions, tanh, Linear(→1), softmax. "hidden": the paper's equation
+    #: (Tian et al. 2018), ``wᵀ tanh(U_v V + (U_a a) 1ᵀ)`` with the audio term along the hidden axis.
+    avga_audio_axis: str = "positions"
+    n_positions: int = 49           # h·w of the visual map (7×7); needed by avga_audio_axis="positions"
+
+    def __post_init__(self):
+        if self.avga_audio_axis not in ("positions", "hidden"):
+            raise ValueError(f"unknown avga_audio_axis {self.avga_audio_axis!r}; valid: 'positions' (official), "
+                             "'hidden' (paper)")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -60,19 +75,41 @@ class PSPConfig:
 class AVGA(nn.Module):
     """Audio-guided visual attention (Tian et al. 2018, Sec. 3.2), used by PSP in Sec. 4.2.
 
-    ω_t = softmax(wᵀ tanh(U_v V_t + (U_a a_t) 1ᵀ)) over the N = h·w positions,
+    ``audio_axis="hidden"`` (the paper's equation): ω_t = softmax(wᵀ tanh(U_v V_t + (U_a a_t) 1ᵀ))
+    over the N = h·w positions, the audio term added to every position's hidden vector.
+    ``audio_axis="positions"`` (official code, the default): v = ReLU(U_v V_t) (N, hidden),
+    a = ReLU(U_a a_t) (hidden); z = W_v v (N, N) + (W_g a) 1ᵀ — the audio is mapped to N
+    scores, one per position, added along the positions — then ω_t = softmax(tanh(z) w).
     v_t^att = Σ_i ω_t,i V_t,i. Input ``visual (B, T, N, C)``, ``audio (B, T, D)``;
     returns the attended visual ``(B, T, C)`` and the attention ``(B, T, N)``.
     """
 
-    def __init__(self, visual_dim: int, audio_dim: int, hidden: int):
+    def __init__(self, visual_dim: int, audio_dim: int, hidden: int, audio_axis: str = "positions",
+                 n_positions: int = 49):
         super().__init__()
+        self.audio_axis, self.n_positions = audio_axis, n_positions
         self.visual = nn.Linear(visual_dim, hidden)
         self.audio = nn.Linear(audio_dim, hidden)
-        self.score = nn.Linear(hidden, 1, bias=False)
+        if audio_axis == "positions":
+            self.v_pos = nn.Linear(hidden, n_positions, bias=False)   # official affine_v
+            self.a_pos = nn.Linear(hidden, n_positions, bias=False)   # official affine_g
+            self.score = nn.Linear(n_positions, 1, bias=False)        # official affine_h
+        elif audio_axis == "hidden":
+            self.score = nn.Linear(hidden, 1, bias=False)
+        else:
+            raise ValueError(f"unknown audio_axis {audio_axis!r}; valid: 'positions' (official), 'hidden' (paper)")
 
     def forward(self, visual, audio):
-        h = torch.tanh(self.visual(visual) + self.audio(audio).unsqueeze(2))
+        if self.audio_axis == "hidden":
+            h = torch.tanh(self.visual(visual) + self.audio(audio).unsqueeze(2))
+        else:
+            if visual.shape[2] != self.n_positions:
+                raise ValueError(f"AVGA(audio_axis='positions') was built for n_positions={self.n_positions} "
+                                 f"but the visual map has {visual.shape[2]} positions; set PSPConfig.n_positions "
+                                 "to h·w of the features (or avga_audio_axis='hidden')")
+            v = self.v_pos(F.relu(self.visual(visual)))                 # (B, T, N, N)
+            g = self.a_pos(F.relu(self.audio(audio)))                   # (B, T, N): one score per position
+            h = torch.tanh(v + g.unsqueeze(-1))                         # added along the positions
         att = torch.softmax(self.score(h).squeeze(-1), dim=-1)
         return torch.einsum("btn,btnc->btc", att, visual), att
 
@@ -99,7 +136,7 @@ class Encoder(nn.Module):
         super().__init__()
         if cfg.d_model % 2:
             raise ValueError(f"d_model must be even (two LSTM directions), got {cfg.d_model}")
-        self.avga = AVGA(cfg.visual_dim, cfg.audio_dim, cfg.att_hidden)
+        self.avga = AVGA(cfg.visual_dim, cfg.audio_dim, cfg.att_hidden, cfg.avga_audio_axis, cfg.n_positions)
         self.v_proj = nn.Linear(cfg.visual_dim, cfg.d_in)
         self.a_proj = nn.Linear(cfg.audio_dim, cfg.d_in)
         self.v_sa = SelfAttention(cfg.d_in) if cfg.self_attention else None
@@ -141,12 +178,16 @@ class PSP(nn.Module):
     Eq. 1: β_va = (v W1v)(a W1a)ᵀ / √d_l, β_av = β_vaᵀ (before the row normalisation, so
     each direction is normalised over its own rows). Eq. 2: γ = :func:`prune_connections`.
     Eq. 3: v_psp = γ_va (a W2a) + v, a_psp = γ_av (v W2v) + a.
+    ``relu=True`` (official code, the default): each branch is ``dropout(ReLU(x W))``;
+    ``relu=False`` (the paper's equations): ``dropout(x W)``.
     Returns ``v_psp, a_psp, gamma_va, gamma_av``.
     """
 
-    def __init__(self, dim: int, tau: float | None = 0.095, renormalize: bool = True, dropout: float = 0.1):
+    def __init__(self, dim: int, tau: float | None = 0.095, renormalize: bool = True, dropout: float = 0.1,
+                 relu: bool = True):
         super().__init__()
         self.tau, self.renormalize, self.scale = tau, renormalize, 1.0 / math.sqrt(dim)
+        self.act = nn.ReLU() if relu else nn.Identity()
         self.w1v = nn.Linear(dim, dim, bias=False)
         self.w1a = nn.Linear(dim, dim, bias=False)
         self.w2v = nn.Linear(dim, dim, bias=False)
@@ -154,11 +195,12 @@ class PSP(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def forward(self, v, a):
-        beta_va = self.drop(self.w1v(v)) @ self.drop(self.w1a(a)).transpose(-1, -2) * self.scale
+        branch = lambda w, x: self.drop(self.act(w(x)))  # noqa: E731
+        beta_va = branch(self.w1v, v) @ branch(self.w1a, a).transpose(-1, -2) * self.scale
         gamma_va = prune_connections(beta_va, self.tau, self.renormalize)
         gamma_av = prune_connections(beta_va.transpose(-1, -2), self.tau, self.renormalize)
-        v_psp = gamma_va @ self.drop(self.w2a(a)) + v
-        a_psp = gamma_av @ self.drop(self.w2v(v)) + a
+        v_psp = gamma_va @ branch(self.w2a, a) + v
+        a_psp = gamma_av @ branch(self.w2v, v) + a
         return v_psp, a_psp, gamma_va, gamma_av
 
 
@@ -168,7 +210,8 @@ class AVELocalizer(nn.Module):
     ``forward(visual (B, T, h, w, C) or (B, T, N, C), audio (B, T, D))`` returns a dict:
     ``scores`` (B, T, C) per-segment logits (fully) or scores f^h (weak), ``v_lstm``,
     ``a_lstm``, ``v_psp``, ``a_psp`` (the features after PSP, = after the Bi-LSTM without
-    it), ``gamma_va``/``gamma_av`` (B, T, T) when PSP is on, ``attention`` (B, T, N), and in
+    it), ``v_fc``/``a_fc`` (the layer-normalised terms of Eq. 4; the official code computes
+    its AVPS loss on these), ``gamma_va``/``gamma_av`` (B, T, T) when PSP is on, ``attention`` (B, T, N), and in
     the weak setting ``video_prob`` (B, C) and ``weights`` φ (B, T).
     """
 
@@ -182,7 +225,7 @@ class AVELocalizer(nn.Module):
         self.cfg = cfg
         d = cfg.d_model
         self.encoder = Encoder(cfg)
-        self.psp = PSP(d, cfg.tau, cfg.renormalize, cfg.dropout) if cfg.psp else None
+        self.psp = PSP(d, cfg.tau, cfg.renormalize, cfg.dropout, cfg.official_relu) if cfg.psp else None
         if cfg.fusion == "ln_avg":       # Eq. 4: f = ½[N(v W3v) + N(a W3a)], one shared LayerNorm
             self.w3v, self.w3a = nn.Linear(d, d), nn.Linear(d, d)
             self.norm = nn.LayerNorm(d, eps=1e-6)
@@ -195,9 +238,21 @@ class AVELocalizer(nn.Module):
                                         nn.Linear(cfg.cls_hidden, cfg.num_classes))
         self.weighting = nn.Linear(cfg.num_classes, 1) if (cfg.weak and cfg.weighting) else None  # W6
 
+    def project(self, v, a):
+        """Eq. 4's per-modality terms N(v W3v), N(a W3a) (``ln_avg``), or the inputs (``concat``).
+
+        ``official_relu`` (official code): ``LayerNorm(dropout(ReLU(x W3)))``; otherwise (the
+        paper): ``LayerNorm(dropout(x) W3)``."""
+        if self.cfg.fusion != "ln_avg":
+            return v, a
+        def proj(w, x):
+            return self.norm(self.drop(F.relu(w(x)))) if self.cfg.official_relu else self.norm(w(self.drop(x)))
+        return proj(self.w3v, v), proj(self.w3a, a)
+
     def fuse(self, v, a):
+        """Eq. 4: ½[N(v W3v) + N(a W3a)] (``ln_avg``) or the concatenation (AVEL), from :meth:`project`."""
         if self.cfg.fusion == "ln_avg":
-            return 0.5 * (self.norm(self.w3v(v)) + self.norm(self.w3a(a)))
+            return 0.5 * (v + a)
         return torch.cat([v, a], -1)
 
     def forward(self, visual, audio):
@@ -212,8 +267,11 @@ class AVELocalizer(nn.Module):
         else:
             v, a = v_lstm, a_lstm
         out.update(v_psp=v, a_psp=a)
-        f = self.fuse(self.drop(v), self.drop(a))
-        out["fused"] = f
+        if self.cfg.fusion == "concat":
+            v, a = self.drop(v), self.drop(a)
+        v_fc, a_fc = self.project(v, a)
+        f = self.fuse(v_fc, a_fc)
+        out.update(v_fc=v_fc, a_fc=a_fc, fused=f)
         scores = self.classifier(f)
         out["scores"] = scores
         if self.cfg.weak:

@@ -1,0 +1,114 @@
+"""Same seed, same numbers: execute a chapter twice from an empty model cache, each time in a fresh
+process, and compare every glued number and every value of its results JSON — between the two runs
+and, with ``--committed``, against the committed chapter.
+
+    .venv/bin/python benchmarks/repro_check.py lvs --scale smoke
+    .venv/bin/python benchmarks/repro_check.py world --scale book --committed
+
+Writes ``results/repro-check-<chapter>-<scale>.json`` (the differences, empty when bit-identical)
+and exits 1 when anything differs. Wall time: twice the chapter's cold run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+VOLATILE = {"date_utc", "wall_time_s", "peak_memory_mb", "models_trained_this_run", "models_loaded_from_cache",
+            "cached", "chapters_read"}
+
+
+def glued(nb_path: Path) -> dict:
+    """Every ``myst_nb.glue`` value of an executed notebook, as its text/plain repr."""
+    nb = json.loads(Path(nb_path).read_text())
+    out = {}
+    for cell in nb["cells"]:
+        for o in cell.get("outputs", []):
+            name = o.get("metadata", {}).get("scrapbook", {}).get("name")
+            if name:
+                out[name] = o.get("data", {}).get("application/papermill.record/text/plain")
+    return out
+
+
+def flatten(x, prefix=""):
+    """Nested JSON → ``{"a.b[3].c": leaf}``, leaving out volatile provenance fields."""
+    if isinstance(x, dict):
+        items = {}
+        for k, v in x.items():
+            if k in VOLATILE:
+                continue
+            items.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return items
+    if isinstance(x, list):
+        items = {}
+        for i, v in enumerate(x):
+            items.update(flatten(v, f"{prefix}[{i}]"))
+        return items
+    return {prefix: x}
+
+
+def same(a, b) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return a == b
+
+
+def diff(a: dict, b: dict) -> list:
+    keys = sorted(set(a) | set(b))
+    return [{"key": k, "first": a.get(k), "second": b.get(k)} for k in keys if not same(a.get(k), b.get(k))]
+
+
+def execute(chapter: str, scale: str, work: Path) -> tuple[dict, dict, float]:
+    """Run the chapter with papermill in a fresh process, an empty cache and its own results folder."""
+    cache, results = work / "cache", work / "results"
+    cache.mkdir(parents=True)
+    results.mkdir()
+    env = {**os.environ, "AVLIB_SCALE": scale, "AVLIB_CACHE": str(cache)}
+    out_nb = work / f"{chapter}.ipynb"
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "papermill", str(ROOT / "book" / f"{chapter}.ipynb"), str(out_nb),
+                    "--cwd", str(ROOT / "book"), "-k", "python3", "-p", "out_dir", str(results), "--log-level", "ERROR"],
+                   env=env, check=True)
+    wall = time.perf_counter() - t0
+    res_file = results / f"{chapter}-{scale}.json"
+    values = flatten(json.loads(res_file.read_text())) if res_file.exists() else {}
+    return glued(out_nb), values, wall
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("chapter", choices=["world", "mil", "psp", "lvs", "dsol"])
+    ap.add_argument("--scale", default="smoke", choices=["smoke", "book", "paper"])
+    ap.add_argument("--committed", action="store_true",
+                    help="also compare the first run with the committed book/<chapter>.ipynb and results JSON")
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="repro-") as tmp:
+        (g1, r1, w1), (g2, r2, w2) = (execute(args.chapter, args.scale, Path(tmp) / f"run{k}") for k in (1, 2))
+    report = {"chapter": args.chapter, "scale": args.scale, "wall_time_s": [round(w1, 1), round(w2, 1)],
+              "glued_values": len(g1), "results_values": len(r1),
+              "glue_differences": diff(g1, g2), "results_differences": diff(r1, r2)}
+    if args.committed:
+        committed = ROOT / "results" / f"{args.chapter}-{args.scale}.json"
+        report["committed_glue_differences"] = diff(glued(ROOT / "book" / f"{args.chapter}.ipynb"), g1)
+        report["committed_results_differences"] = (diff(flatten(json.loads(committed.read_text())), r1)
+                                                   if committed.exists() else "no committed results JSON")
+    bad = {k: v for k, v in report.items() if k.endswith("differences") and v}
+    out = ROOT / "results" / f"repro-check-{args.chapter}-{args.scale}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(report, indent=1, default=str))
+    print(f"{args.chapter} at {args.scale}: {len(g1)} glued numbers, {len(r1)} results values, "
+          f"runs of {w1:.0f} s and {w2:.0f} s; "
+          + ("bit-identical" if not bad else "DIFFERENCES: " + ", ".join(f"{k} ({len(v)})" for k, v in bad.items())))
+    print(f"report: {out.relative_to(ROOT)}")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
