@@ -30,12 +30,13 @@ test: $(STAMP)
 
 # The scale comes from AVLIB_SCALE, not `-p scale book`: papermill would save its injected
 # parameters cell in the committed notebook, and nbval (make test) would then run the
-# chapter at book scale instead of smoke. TQDM_DISABLE keeps progress bars out of the
-# committed notebooks; the claims dashboard (book/scorecard) is re-executed last.
+# chapter at book scale instead of smoke. scripts/strip_progress.py keeps progress-bar
+# fragments out of the committed notebooks; the claims dashboard (book/scorecard) is re-executed last.
 reproduce: $(STAMP)
 	@for c in $(CHAPTER) scorecard; do \
 	  echo "== re-executing book/$$c.ipynb at book scale"; \
-	  AVLIB_SCALE=book TQDM_DISABLE=1 $(BIN)/papermill book/$$c.ipynb book/$$c.ipynb --cwd book -k python3 || exit 1; \
+	  AVLIB_SCALE=book $(BIN)/papermill book/$$c.ipynb book/$$c.ipynb --cwd book -k python3 || exit 1; \
+	  $(BIN)/python scripts/strip_progress.py book/$$c.ipynb; \
 	done
 	$(MAKE) book
 

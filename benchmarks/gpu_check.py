@@ -223,19 +223,12 @@ def time_psp(device, n: int, epochs: int, channels: int = 512) -> dict:
             "runner_epoch_s": round(per_epoch, 3), "paper_300_epochs_s": round(300 * per_epoch, 1)}
 
 
-def _render_range(args):
-    n, seed, start, stop = args
-    from avlib.world import Events
-    task = Events(n, seed=seed)
-    for i in range(start, stop):
-        task[i]
-    return stop - start
-
-
 def time_world(videos: int, workers: int) -> dict:
     """Render an ``events`` world of ``videos`` videos with ``workers`` spawned processes (every core)."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from world_rate import _render_range  # spawned workers inherit sys.path
     step = -(-videos // (4 * workers))  # a few ranges per worker, for balance
     jobs = [(videos, 0, s, min(videos, s + step)) for s in range(0, videos, step)]
     t0 = time.perf_counter()

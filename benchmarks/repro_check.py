@@ -4,6 +4,7 @@ and, with ``--committed``, against the committed chapter.
 
     .venv/bin/python benchmarks/repro_check.py lvs --scale smoke
     .venv/bin/python benchmarks/repro_check.py world --scale book --committed
+    .venv/bin/python benchmarks/repro_check.py psp --scale book --committed --runs 1   # one cold run vs the committed one
 
 Writes ``results/repro-check-<chapter>-<scale>.json`` (the differences, empty when bit-identical)
 and exits 1 when anything differs. Wall time: twice the chapter's cold run.
@@ -21,8 +22,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-VOLATILE = {"date_utc", "wall_time_s", "peak_memory_mb", "models_trained_this_run", "models_loaded_from_cache",
-            "cached", "chapters_read"}
+#: not results: the provenance (code identity, dates, times, memory) and cache bookkeeping
+VOLATILE = {"provenance", "cached"}
+#: glued values that are timings, not results
+TIMINGS = {"world_rate"}
 
 
 def glued(nb_path: Path) -> dict:
@@ -32,7 +35,7 @@ def glued(nb_path: Path) -> dict:
     for cell in nb["cells"]:
         for o in cell.get("outputs", []):
             name = o.get("metadata", {}).get("scrapbook", {}).get("name")
-            if name:
+            if name and name not in TIMINGS:
                 out[name] = o.get("data", {}).get("application/papermill.record/text/plain")
     return out
 
@@ -86,14 +89,20 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("chapter", choices=["world", "mil", "psp", "lvs", "dsol"])
     ap.add_argument("--scale", default="smoke", choices=["smoke", "book", "paper"])
+    ap.add_argument("--runs", type=int, default=2, choices=[1, 2],
+                    help="cold executions (1 only with --committed: the committed chapter is the other)")
     ap.add_argument("--committed", action="store_true",
                     help="also compare the first run with the committed book/<chapter>.ipynb and results JSON")
     args = ap.parse_args(argv)
+    if args.runs == 1 and not args.committed:
+        ap.error("--runs 1 compares against the committed chapter: add --committed")
     with tempfile.TemporaryDirectory(prefix="repro-") as tmp:
-        (g1, r1, w1), (g2, r2, w2) = (execute(args.chapter, args.scale, Path(tmp) / f"run{k}") for k in (1, 2))
-    report = {"chapter": args.chapter, "scale": args.scale, "wall_time_s": [round(w1, 1), round(w2, 1)],
-              "glued_values": len(g1), "results_values": len(r1),
-              "glue_differences": diff(g1, g2), "results_differences": diff(r1, r2)}
+        runs = [execute(args.chapter, args.scale, Path(tmp) / f"run{k}") for k in range(args.runs)]
+    (g1, r1, w1) = runs[0]
+    report = {"chapter": args.chapter, "scale": args.scale, "wall_time_s": [round(r[2], 1) for r in runs],
+              "glued_values": len(g1), "results_values": len(r1)}
+    if args.runs == 2:
+        report.update(glue_differences=diff(g1, runs[1][0]), results_differences=diff(r1, runs[1][1]))
     if args.committed:
         committed = ROOT / "results" / f"{args.chapter}-{args.scale}.json"
         report["committed_glue_differences"] = diff(glued(ROOT / "book" / f"{args.chapter}.ipynb"), g1)
@@ -104,7 +113,7 @@ def main(argv=None) -> int:
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(report, indent=1, default=str))
     print(f"{args.chapter} at {args.scale}: {len(g1)} glued numbers, {len(r1)} results values, "
-          f"runs of {w1:.0f} s and {w2:.0f} s; "
+          f"cold runs of {', '.join(f'{r[2]:.0f} s' for r in runs)}; "
           + ("bit-identical" if not bad else "DIFFERENCES: " + ", ".join(f"{k} ({len(v)})" for k, v in bad.items())))
     print(f"report: {out.relative_to(ROOT)}")
     return 1 if bad else 0

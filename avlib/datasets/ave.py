@@ -3,19 +3,19 @@
 The layout used by AVEL (YapengTian/AVE-ECCV18) and PSP (jasongief/PSP_CVPR_2021); every
 file holds one dataset under the key ``avadataset`` except the split files (key ``order``):
 
-==========================  ===================  =============================================
-file                        shape                content
-==========================  ===================  =============================================
-``visual_feature.h5``       (4143, 10, 7, 7, 512) VGG-19 pool5 maps, one per 1-s segment
-``audio_feature.h5``        (4143, 10, 128)      VGGish embeddings
-``right_labels.h5``         (4143, 10, 29)       one-hot segment labels, background = index 28
-``prob_label.h5``           (4143, 29)           weak labels: fraction of segments per class
-``mil_labels.h5``           (4143, 29)           weak labels: which classes occur (0/1)
-``train_order.h5`` …        (3339,) (402,) (402,) video indices of the train / val / test split
-``visual_feature_noisy.h5`` (M, 10, 7, 7, 512)   weak setting only: background-only videos
-``audio_feature_noisy.h5``  (M, 10, 128)
-``labels_noisy.h5``         (M, 29)              their video-level labels (background)
-==========================  ===================  =============================================
+===========================  =====================  =============================================
+file                         shape                  content
+===========================  =====================  =============================================
+``visual_feature.h5``        (4143, 10, 7, 7, 512)  VGG-19 pool5 maps, one per 1-s segment
+``audio_feature.h5``         (4143, 10, 128)        VGGish embeddings
+``right_labels.h5``          (4143, 10, 29)         one-hot segment labels, background = index 28
+``prob_label.h5``            (4143, 29)             weak labels: fraction of segments per class
+``mil_labels.h5``            (4143, 29)             weak labels: which classes occur (0/1)
+``train_order.h5`` …         (3339,) (402,) (402,)  video indices of the train / val / test split
+``visual_feature_noisy.h5``  (M, 10, 7, 7, 512)     weak setting only: background-only videos
+``audio_feature_noisy.h5``   (M, 10, 128)
+``labels_noisy.h5``          (M, 29)                their video-level labels (background)
+===========================  =====================  =============================================
 
 :func:`load_ave` returns the same structure as :func:`avlib.features.events_features`
 (plus ``splits`` and, in the weak setting, ``weak_labels``), so a chapter can swap the world

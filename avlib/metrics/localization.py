@@ -26,6 +26,7 @@ Protocols (the ``rule`` argument, :data:`RULES`):
      predicts the whole image, a constant ``c < 0`` nothing** (in float32, exactly as the
      official code: ``1 + c`` rounds to 1 for ``-2**-25 < c < 0``, which then counts as
      ``c >= 0``).
+
   Option: ``normalize=False`` — prediction = raw map ``>`` its upper median (not official).
 
 - ``"max_fraction"`` — **DSOL single source**, ``music-exp/tools.py`` (``cal_ciou``) of
