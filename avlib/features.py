@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from .audio import image_to_tensor
 from .models.encoders import AudioEncoder, Classifier, VisualEncoder
-from .repro import pick, resolve_device
+from .repro import SHARED_THREADS, pick, resolve_device, torch_threads
 from .sources import dependencies
 from .train import DEFAULT_CACHE, atomic_save, batches, config_key, fit, train_or_load
 from .world import Pretrain
@@ -108,12 +108,13 @@ def pretrained_encoders(scale: str = "book", device="auto", seed: int = 0, cache
                                  cfg, device, "pretrain audio")
 
     K = len(Pretrain(1).classes)
-    vis, vres, _ = train_or_load("visual-encoder", {**cfg, "scale": scale},
-                                 lambda: Classifier(VisualEncoder(cfg["channels"]), cfg["channels"], K),
-                                 train_visual, cache_dir=cache_dir, modules=ENCODER_MODULES, seed=seed)
-    aud, ares, _ = train_or_load("audio-encoder", {**cfg, "scale": scale},
-                                 lambda: Classifier(AudioEncoder(128), 128, K),
-                                 train_audio, cache_dir=cache_dir, modules=ENCODER_MODULES, seed=seed)
+    with torch_threads(SHARED_THREADS):  # the same encoders whichever chapter trains them first
+        vis, vres, _ = train_or_load("visual-encoder", {**cfg, "scale": scale},
+                                     lambda: Classifier(VisualEncoder(cfg["channels"]), cfg["channels"], K),
+                                     train_visual, cache_dir=cache_dir, modules=ENCODER_MODULES, seed=seed)
+        aud, ares, _ = train_or_load("audio-encoder", {**cfg, "scale": scale},
+                                     lambda: Classifier(AudioEncoder(128), 128, K),
+                                     train_audio, cache_dir=cache_dir, modules=ENCODER_MODULES, seed=seed)
     for m in (vis, aud):
         m.to(device).eval().requires_grad_(False)
     return Encoders(vis.encoder, aud.encoder, {"visual": vres, "audio": ares},
@@ -153,6 +154,13 @@ def events_features(task, encoders: Encoders, cache_dir=None, chunk: int = 64, d
     path = cache_dir / f"events-features-{key}.pt"
     if path.exists():
         return torch.load(path, weights_only=False)
+    with torch_threads(SHARED_THREADS):  # shared through the cache: independent of the caller's threads
+        feats = _encode_events(task, encoders, chunk, desc)
+    atomic_save(feats, path)
+    return feats
+
+
+def _encode_events(task, encoders: Encoders, chunk: int, desc) -> dict:
     T, F = task.config.segments, task.config.frames_per_segment
     parts = {k: [] for k in ("visual", "audio", "segment_labels", "video_label", "audible", "visible")}
     for start in tqdm(range(0, task.n, chunk), desc=desc or "encode events", leave=False):
@@ -168,5 +176,4 @@ def events_features(task, encoders: Encoders, cache_dir=None, chunk: int = 64, d
             parts[k].append(raw[k])
     feats = {k: np.concatenate(v) for k, v in parts.items()}
     feats["classes"] = list(task.classes)
-    atomic_save(feats, path)
     return feats

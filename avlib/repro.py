@@ -10,6 +10,7 @@ import platform
 import random
 import resource
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,24 @@ def seed_everything(seed: int) -> None:
     torch.cuda.manual_seed_all(int(seed))
     torch.use_deterministic_algorithms(True, warn_only=True)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+#: torch CPU threads for the artefacts that several chapters share through the cache (the
+#: world-pretrained encoders and the ``events`` features). CPU kernels sum in a different order
+#: with another thread count, so a shared artefact would otherwise depend on which chapter built
+#: it first (measured: encoders trained on 1 vs 2 threads differ). 2 = this book's reference machine.
+SHARED_THREADS = 2
+
+
+@contextmanager
+def torch_threads(n: int):
+    """Run a block with ``torch.set_num_threads(n)``, restoring the caller's setting after it."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def check_scale(scale: str) -> str:

@@ -150,3 +150,22 @@ def test_bad_chapter_parameters_fail_naming_the_parameter(tmp_path):
     scale, device, seeds, root = check_parameters("smoke", "cpu", [2, 0], tmp_path, layout)
     assert (scale, device, seeds, root) == ("smoke", torch.device("cpu"), (2, 0), tmp_path)
     assert check_parameters("book", "auto")[2:] == (None, None)
+
+
+def test_shared_encoders_do_not_depend_on_the_callers_thread_count(tmp_path):
+    # CPU kernels sum in another order with another thread count; the encoders that several
+    # chapters share through the cache must not depend on which chapter (1 or 2 threads) built them.
+    import hashlib
+    from avlib.features import pretrained_encoders
+
+    def digest(threads):
+        old = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            enc = pretrained_encoders("smoke", "cpu", cache_dir=tmp_path / f"t{threads}")
+        finally:
+            torch.set_num_threads(old)
+        assert torch.get_num_threads() == old
+        return hashlib.md5(b"".join(p.detach().numpy().tobytes() for p in enc.visual.parameters())).hexdigest()
+
+    assert digest(1) == digest(2)

@@ -5,7 +5,7 @@
   world-pretrained encoders, or the real AVE files (``data_root``)
 - :func:`run`        one (setting, variant, seed): train with validation model selection,
   evaluate segment accuracy on test; cached by config with :func:`avlib.train.train_or_load`
-- :func:`grid`, :func:`summarize`  many runs → a tidy DataFrame → mean ± std per row
+- :func:`grid`       many runs → a tidy DataFrame (mean ± std and verdicts: :mod:`avlib.scorecard`)
 - :func:`stage_features`, :func:`silhouettes`  features after the CNN / Bi-LSTM / PSP (Fig. 5)
 """
 from __future__ import annotations
