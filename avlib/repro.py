@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import platform
 import random
+import re
 import resource
 import time
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ import torch
 
 import avlib
 
+from .datasets.io import fingerprint
 from .sources import file_hashes, source_hash
 
 SCALES = ("smoke", "book", "paper")
@@ -59,11 +61,6 @@ def check_scale(scale: str) -> str:
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; valid scales are {', '.join(SCALES)}")
     return scale
-
-
-def default_scale() -> str:
-    """The scale from ``AVLIB_SCALE`` (what CI sets to ``smoke``), else ``book``."""
-    return check_scale(os.environ.get("AVLIB_SCALE", "book"))
 
 
 def pick(scale: str, **by_scale):
@@ -156,8 +153,22 @@ class Timer:
         return time.perf_counter() - self.start
 
 
-def provenance(scale: str, device, seeds=None, timer: Timer | None = None, data_root=None) -> dict:
-    """What produced a result: avlib version and source hash, torch, device, scale, seeds, data, time, memory."""
+def data_identity(data_root) -> str:
+    """What the cache keys record of the data: ``"world"``, or the real folder's :func:`fingerprint`.
+
+    The fingerprint hashes the files' contents (not the path), so a changed file retrains and a
+    moved folder does not.
+    """
+    return "world" if data_root is None else f"real-{fingerprint(data_root)}"
+
+
+def provenance(scale: str, device, seeds=None, timer: Timer | None = None, data_root=None,
+               data_name: str | None = None) -> dict:
+    """What produced a result: avlib version and source hash, torch, device, scale, seeds, data, time, memory.
+
+    ``data`` is ``"world"`` or ``data_name`` (the real dataset's name); with a ``data_root`` also
+    the folder and its content :func:`~avlib.datasets.io.fingerprint`.
+    """
     info = {
         "avlib_version": avlib.__version__,
         "avlib_source_hash": source_hash(),
@@ -169,7 +180,9 @@ def provenance(scale: str, device, seeds=None, timer: Timer | None = None, data_
         "cpu_threads": torch.get_num_threads(),
         "scale": scale,
         "seeds": list(seeds) if seeds is not None else None,
-        "data": "world" if data_root is None else str(data_root),
+        "data": "world" if data_root is None else (data_name or Path(data_root).name),
+        "data_root": None if data_root is None else str(data_root),
+        "data_fingerprint": None if data_root is None else fingerprint(data_root),
         "peak_memory_mb": round(peak_memory_mb(), 1),
         "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
     }
@@ -187,13 +200,18 @@ def format_provenance(info: dict) -> str:
 def save_results(name: str, results, info: dict, out_dir="results") -> Path:
     """Write ``{"provenance": info + avlib file hashes, "results": results}`` to ``out_dir/name-<scale>.json``.
 
+    Results on real data go to ``out_dir/name-<data>-<scale>.json`` (``data`` from the provenance,
+    as a file-name slug), so they never overwrite the world's.
+
     The per-file hashes let ``tests/test_staleness.py`` name the avlib modules that changed
     since a committed chapter was executed.
     """
     import json
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{name}-{info.get('scale', 'unknown')}.json"
+    data = str(info.get("data", "world"))
+    tag = "" if data == "world" else "-" + (re.sub(r"[^a-z0-9]+", "-", data.lower()).strip("-") or "real")
+    path = out / f"{name}{tag}-{info.get('scale', 'unknown')}.json"
     tmp = path.with_suffix(".json.tmp")
     blob = {"provenance": {**info, "avlib_files": file_hashes()}, "results": results}
     tmp.write_text(json.dumps(blob, indent=1, default=str, sort_keys=False))

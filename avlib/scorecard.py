@@ -59,7 +59,6 @@ class Claim:
     reason: str = ""
     note: str = ""
     data: str = "world"
-    anchor: str = ""
 
     def __post_init__(self):
         if self.direction not in DIRECTIONS:
@@ -72,6 +71,20 @@ class Claim:
             self.diffs = [float(d) for d in np.asarray(self.diffs, dtype=float).ravel()]
             if any(not np.isfinite(d) for d in self.diffs):
                 raise ValueError(f"claim {self.claim!r} has non-finite differences {self.diffs}")
+
+
+def world_only(data: str, diffs, needs: str) -> dict:
+    """:class:`Claim` keyword arguments for a claim whose test needs the world's ground truth ``needs``.
+
+    On the world (``data == "world"``) the measured ``diffs``; on a real dataset ``diffs=None``
+    and the reason, so the claim reads *not testable* rather than a number nobody computed::
+
+        Claim("PSP localizes asynchronous events better", "§4.3", direction=">",
+              **world_only(data_name, diffs, "per-second audibility and visibility"))
+    """
+    if data == "world":
+        return {"diffs": diffs, "data": data}
+    return {"diffs": None, "data": data, "reason": f"needs {needs}, which only the world provides; the {data} files have none"}
 
 
 def interval(values, level: float = 0.95) -> tuple[float, float, float]:
@@ -162,7 +175,7 @@ def row(c: Claim) -> dict:
     """One claim as a scorecard row (JSON-able)."""
     v = verdict(c.diffs, c.direction, c.margin)
     out = {"claim": c.claim, "section": c.section, "direction": c.direction, "unit": c.unit,
-           "paper": c.paper, "margin": c.margin, "data": c.data, "anchor": c.anchor, "verdict": v,
+           "paper": c.paper, "margin": c.margin, "data": c.data, "verdict": v,
            "n_seeds": 0 if c.diffs is None else len(c.diffs), "diffs": c.diffs,
            "mean": None, "ci_low": None, "ci_high": None, "effect_vs_paper": None,
            "note": c.reason if c.diffs is None else (c.note if v != "reproduced" else "")}

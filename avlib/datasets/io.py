@@ -1,0 +1,174 @@
+"""What every real-dataset loader shares: one error class, reading media, skip-and-count,
+subsampling for the small scales, and the fingerprint of the files a chapter read.
+
+- :class:`DatasetFormatError` — the one error a loader raises for a missing or malformed file;
+  the message names the file, the problem, the expected layout and the fix (:func:`fail`).
+- :func:`read_image` / :func:`read_audio` — a frame as uint8 S×S×3 (bilinear resize, no crop)
+  and a clip's audio as mono float32 at 16 kHz (``crop="centre"`` or ``"start"``; a short clip
+  is tiled, zero-padded or refused).
+- :class:`SkipLog` — what a loader left out and why (a missing clip, an empty box list),
+  counted and shown in the chapter, never dropped silently.
+- :func:`subsample` — the same sorted subset of a real split every time (smoke scale).
+- :func:`fingerprint` — a short content hash of a dataset folder, recorded in the provenance
+  and put in the cache keys, so that changed files retrain instead of loading a stale model.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+#: files up to this size are hashed whole; larger ones (feature HDF5s) by size + sampled blocks
+WHOLE_FILE_BYTES = 32 << 20
+SAMPLED_BLOCKS, BLOCK_BYTES = 64, 64 << 10
+#: annotation-like files, hashed by content; every other file (frames, audio) by name and size
+CONTENT_SUFFIXES = (".json", ".csv", ".xml", ".txt", ".h5", ".hdf5", ".npy", ".npz")
+
+
+class DatasetFormatError(ValueError):
+    """A dataset file or folder that does not follow the documented layout."""
+
+
+def fail(path, problem: str, layout: str = "", fix: str = "see the layout in the loader's docstring",
+         error: type = DatasetFormatError):
+    """Raise ``error`` (a :class:`DatasetFormatError`) naming the file, the problem, the layout and the fix."""
+    where = f" Expected layout: {layout}." if layout else ""
+    raise error(f"{path}: {problem}.{where} Fix: {fix}")
+
+
+def read_image(path, size: int, layout: str = "", error: type = DatasetFormatError) -> np.ndarray:
+    """An image file → uint8 (size, size, 3), RGB, bilinear resize without cropping."""
+    from PIL import Image, UnidentifiedImageError
+    path = Path(path)
+    if not path.is_file():
+        fail(path, "frame file not found", layout, "extract the frame there", error)
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError) as err:
+        fail(path, f"unreadable image ({err})", layout, "re-extract the frame", error)
+
+
+def read_audio(path, sample_rate: int = 16000, seconds: float = 1.0, crop: str = "centre",
+               short: str = "tile", layout: str = "", error: type = DatasetFormatError) -> np.ndarray:
+    """A sound file → mono float32 at ``sample_rate``, ``seconds`` long.
+
+    ``crop``: which ``seconds`` of a longer clip (``"centre"`` or ``"start"``); ``short``: what
+    a shorter clip gets (``"tile"`` repeats it, as the official LVS test code; ``"pad"`` appends
+    zeros; ``"fail"`` raises). Stereo is averaged; other rates are resampled (torchaudio).
+    """
+    import soundfile as sf
+    if crop not in ("centre", "start") or short not in ("tile", "pad", "fail"):
+        raise ValueError(f"crop must be 'centre' or 'start' and short 'tile', 'pad' or 'fail'; got {crop!r}, {short!r}")
+    path = Path(path)
+    if not path.is_file():
+        fail(path, "audio file not found", layout, "extract the clip's audio as WAV there", error)
+    try:
+        wave, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except (RuntimeError, sf.LibsndfileError) as err:
+        fail(path, f"unreadable audio ({err})", layout, "re-export it as WAV", error)
+    wave = wave.mean(1)
+    if len(wave) == 0:
+        fail(path, "empty audio", layout, "re-extract the clip's audio", error)
+    if sr != sample_rate:
+        import torch
+        import torchaudio
+        wave = torchaudio.functional.resample(torch.from_numpy(wave), sr, sample_rate).numpy()
+    n = int(round(sample_rate * seconds))
+    if len(wave) < n:
+        if short == "fail":
+            fail(path, f"shorter than {seconds:g} s ({len(wave)} samples at {sample_rate} Hz)", layout,
+                 f"cut clips of at least {seconds:g} s", error)
+        wave = np.tile(wave, n // len(wave) + 1) if short == "tile" else np.pad(wave, (0, n - len(wave)))
+    start = (len(wave) - n) // 2 if crop == "centre" else 0
+    return np.ascontiguousarray(np.clip(wave[start:start + n], -1, 1), dtype=np.float32)
+
+
+class SkipLog:
+    """What a loader left out, by reason: ``log.add("audio file missing", name)``.
+
+    ``len(log)`` items skipped, ``log.counts()`` {reason: count}, ``log.frame()`` a table for the
+    chapter, ``str(log)`` one line. Reasons are short phrases; the first few names are kept as examples.
+    """
+
+    def __init__(self, what: str = "items"):
+        self.what, self._counts, self._examples = what, Counter(), {}
+
+    def add(self, reason: str, name: str = "") -> None:
+        self._counts[reason] += 1
+        ex = self._examples.setdefault(reason, [])
+        if name and len(ex) < 3:
+            ex.append(str(name))
+
+    def __len__(self) -> int:
+        return sum(self._counts.values())
+
+    def counts(self) -> dict:
+        return dict(self._counts)
+
+    def frame(self, total: int | None = None):
+        """A DataFrame: reason, count, examples (and the share of ``total``)."""
+        import pandas as pd
+        rows = [{"reason": r, "count": c, "examples": ", ".join(self._examples.get(r, []))}
+                for r, c in self._counts.items()]
+        df = pd.DataFrame(rows, columns=["reason", "count", "examples"])
+        if total:
+            df.insert(2, "share", (df["count"] / total).round(4))
+        return df
+
+    def __str__(self) -> str:
+        if not self:
+            return f"no {self.what} skipped"
+        return f"{len(self)} {self.what} skipped: " + "; ".join(f"{c} {r}" for r, c in self._counts.items())
+
+    __repr__ = __str__
+
+
+def subsample(n: int, k: int | None, seed: int = 0) -> np.ndarray:
+    """Sorted indices of ``k`` of ``n`` items, the same for the same ``(n, k, seed)``; all when ``k`` is None or ≥ n."""
+    if k is None or k >= n:
+        return np.arange(n)
+    if k <= 0:
+        raise ValueError(f"subsample size must be positive, got {k}")
+    return np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))
+
+
+def _file_digest(path: Path, size: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        if size <= WHOLE_FILE_BYTES:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        else:  # sampled: evenly spaced blocks, first and last included
+            for k in range(SAMPLED_BLOCKS):
+                f.seek((size - BLOCK_BYTES) * k // (SAMPLED_BLOCKS - 1))
+                h.update(f.read(BLOCK_BYTES))
+    return h.hexdigest()
+
+
+def fingerprint(root, files=None) -> str:
+    """A 16-hex-digit fingerprint of a dataset folder (or of ``files`` under it).
+
+    Annotation, label and feature files (:data:`CONTENT_SUFFIXES`) count by content (whole up
+    to 32 MiB; larger ones by their size and 64 evenly spaced 64-KiB blocks); media files
+    (frames, audio) by relative path and size. Independent of file times and of where the
+    folder lives, so the same files give the same fingerprint on every machine.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetFormatError(f"{root}: not a folder; cannot fingerprint it")
+    paths = sorted(Path(p) for p in files) if files is not None else sorted(
+        Path(d) / f for d, _, fs in os.walk(root) for f in fs)
+    h = hashlib.sha256()
+    for p in paths:
+        p = p if p.is_absolute() else root / p
+        if not p.is_file():
+            continue
+        rel, size = p.relative_to(root).as_posix(), p.stat().st_size
+        h.update(f"{rel}\0{size}\0".encode())
+        if p.suffix.lower() in CONTENT_SUFFIXES:
+            h.update(_file_digest(p, size).encode())
+    return h.hexdigest()[:16]
