@@ -29,7 +29,7 @@ def write_root(root, clips=CLIPS, sr=44100, seconds=10.0, y_prefix=True):
 
 def test_reads_public_format(tmp_path):
     ds = DCASE2017Task4(write_root(tmp_path), "val")
-    assert len(ds) == 2 and ds.classes == DCASE_CLASSES and len(DCASE_CLASSES) == 17
+    assert len(ds) == 2 and len(ds.skipped) == 0 and ds.classes == DCASE_CLASSES and len(DCASE_CLASSES) == 17
     s = ds[0]
     assert s["frames"].shape == (10, 112, 112, 3) and s["frames"].dtype == np.uint8
     assert s["audio"].shape == (160000,) and s["audio"].dtype == np.float32 and s["sample_rate"] == 16000
@@ -66,16 +66,63 @@ def test_missing_files(tmp_path):
     with pytest.raises(DCASEFormatError, match="groundtruth_weak_label_training_set.csv: file not found"):
         DCASE2017Task4(tmp_path)
     root = write_root(tmp_path)
-    name = next(iter(CLIPS))
+    name, other = list(CLIPS)
     (root / "audio" / f"Y{name}").unlink()
-    with pytest.raises(DCASEFormatError, match="audio of clip"):
+    with pytest.raises(DCASEFormatError, match="audio file missing for clip"):
+        DCASE2017Task4(root, "test", missing="raise")
+    ds = DCASE2017Task4(root, "test")                      # default: skip and count
+    assert ds.names == [other] and ds.listed == 2 and ds.skipped.counts() == {"audio file missing": 1}
+    assert name in ds.skip_table()["examples"][0] and ds.skip_table()["share"][0] == 0.5
+    (root / "frames" / other[:-4] / "3.jpg").unlink()
+    with pytest.raises(DCASEFormatError, match="none of the 2 listed clips"):
         DCASE2017Task4(root, "test")
-    ds = DCASE2017Task4(root, "test", check_media=False)
-    (root / "frames" / next(iter(CLIPS))[:-4] / "3.jpg").unlink()
-    with pytest.raises(DCASEFormatError, match="frame 3 missing"):
-        ds[0]
     with pytest.raises(ValueError, match="unknown split"):
         DCASE2017Task4(root, "dev")
+    with pytest.raises(ValueError, match="missing must be"):
+        DCASE2017Task4(root, "test", missing="ignore")
+
+
+def test_frame_lost_after_listing(tmp_path):
+    root = write_root(tmp_path)
+    name = next(iter(CLIPS))
+    (root / "frames" / name[:-4] / "3.jpg").unlink()
+    with pytest.raises(DCASEFormatError, match="frame 3 missing"):
+        DCASE2017Task4(root, "test", missing="raise")
+    assert DCASE2017Task4(root, "test").skipped.counts() == {"frame files missing": 1}
+    write_root(root)
+    ds = DCASE2017Task4(root, "train")
+    (root / "frames" / ds.names[0][:-4] / "3.jpg").unlink()
+    with pytest.raises(DCASEFormatError, match="3.jpg: frame file not found"):
+        ds[0]
+
+
+def test_official_class_order():
+    # sound_event_list_17_classes.txt of the DCASE 2017 task 4 repository, in file order
+    assert DCASE_CLASSES[:4] == ("Train horn", "Air horn, truck horn", "Car alarm", "Reversing beeps")
+    assert DCASE_CLASSES[4:11] == ("Bicycle", "Skateboard", "Ambulance (siren)", "Fire engine, fire truck (siren)",
+                                   "Civil defense siren", "Police car (siren)", "Screaming")
+    assert DCASE_CLASSES[11:] == ("Car", "Car passing by", "Bus", "Truck", "Motorcycle", "Train")
+
+
+def test_subsample_and_identity_in_config(tmp_path):
+    clips = {f"clip{i:07d}_{i}.000_{i + 10}.000.wav": ["Car"] for i in range(6)}
+    root = write_root(tmp_path, clips=clips, sr=16000, y_prefix=False)
+    a = DCASE2017Task4(root, "train", size=3, identity="real-abc")
+    b = DCASE2017Task4(root, "train", size=3, identity="real-abc")
+    assert a.n == 3 and a.names == b.names and a.available == 6
+    assert "real-abc" in a.config and str(root) not in a.config
+    assert DCASE2017Task4(root, "train", size=3, identity="real-xyz").config != a.config
+    assert DCASE2017Task4(root, "train", size=4, identity="real-abc").config != a.config
+
+
+def test_cached_resampler_matches_functional(tmp_path):
+    import torch
+    import torchaudio
+    root = write_root(tmp_path)
+    ds = DCASE2017Task4(root, "val")
+    wave, sr = sf.read(ds.audio_path(ds.names[0]), dtype="float32", always_2d=True)
+    ref = torchaudio.functional.resample(torch.from_numpy(wave.mean(1)), sr, 16000).numpy()[:160000]
+    assert np.abs(ds[0]["audio"] - ref).max() < 1e-5
 
 
 def test_corrupt_media(tmp_path):

@@ -15,8 +15,10 @@ subsampling for the small scales, and the fingerprint of the files a chapter rea
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from collections import Counter
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -52,13 +54,22 @@ def read_image(path, size: int, layout: str = "", error: type = DatasetFormatErr
         fail(path, f"unreadable image ({err})", layout, "re-extract the frame", error)
 
 
+@lru_cache(maxsize=16)
+def _resampler(source_rate: int, target_rate: int):
+    """One ``torchaudio`` resampler per pair of rates: its sinc kernel is built once, not per clip
+    (``functional.resample`` rebuilds it on every call; same kernel, same output)."""
+    import torchaudio
+    return torchaudio.transforms.Resample(source_rate, target_rate)
+
+
 def read_audio(path, sample_rate: int = 16000, seconds: float = 1.0, crop: str = "centre",
                short: str = "tile", layout: str = "", error: type = DatasetFormatError) -> np.ndarray:
     """A sound file → mono float32 at ``sample_rate``, ``seconds`` long.
 
-    ``crop``: which ``seconds`` of a longer clip (``"centre"`` or ``"start"``); ``short``: what
-    a shorter clip gets (``"tile"`` repeats it, as the official LVS test code; ``"pad"`` appends
-    zeros; ``"fail"`` raises). Stereo is averaged; other rates are resampled (torchaudio).
+    ``crop``: which ``seconds`` of a longer clip (``"centre"`` or ``"start"``; with ``"start"``
+    only those seconds are read from disk); ``short``: what a shorter clip gets (``"tile"``
+    repeats it, as the official LVS test code; ``"pad"`` appends zeros; ``"fail"`` raises).
+    Stereo is averaged; other rates are resampled (torchaudio, a cached kernel per rate).
     """
     import soundfile as sf
     if crop not in ("centre", "start") or short not in ("tile", "pad", "fail"):
@@ -67,7 +78,10 @@ def read_audio(path, sample_rate: int = 16000, seconds: float = 1.0, crop: str =
     if not path.is_file():
         fail(path, "audio file not found", layout, "extract the clip's audio as WAV there", error)
     try:
-        wave, sr = sf.read(str(path), dtype="float32", always_2d=True)
+        with sf.SoundFile(str(path)) as f:
+            sr = f.samplerate
+            frames = int(math.ceil(seconds * sr)) if crop == "start" else -1
+            wave = f.read(frames=frames, dtype="float32", always_2d=True)
     except (RuntimeError, sf.LibsndfileError) as err:
         fail(path, f"unreadable audio ({err})", layout, "re-export it as WAV", error)
     wave = wave.mean(1)
@@ -75,8 +89,8 @@ def read_audio(path, sample_rate: int = 16000, seconds: float = 1.0, crop: str =
         fail(path, "empty audio", layout, "re-extract the clip's audio", error)
     if sr != sample_rate:
         import torch
-        import torchaudio
-        wave = torchaudio.functional.resample(torch.from_numpy(wave), sr, sample_rate).numpy()
+        with torch.no_grad():
+            wave = _resampler(sr, sample_rate)(torch.from_numpy(np.ascontiguousarray(wave))).numpy()
     n = int(round(sample_rate * seconds))
     if len(wave) < n:
         if short == "fail":

@@ -1,25 +1,41 @@
-"""MUSIC / MUSIC-Synthetic loader (Zhao et al. 2018; Hu et al. 2020) for the DSOL chapter.
+"""MUSIC solo / duet / MUSIC-Synthetic for the DSOL chapter (Zhao et al. 2018; Hu et al. 2020),
+read from the files DSOL released, unchanged (DTaoo/Discriminative-Sounding-Objects-Localization).
 
-Layout under ``data_root`` (one folder per subset: ``solo``, ``duet``, ``synthetic``)::
+Layout under ``data_root`` (the official names; frames as ``music-exp/data/cut_videos.py`` writes
+them, audio as ``music-exp/data/cut_audios.py`` reads it)::
 
-    <data_root>/<subset>/annotations.json
-    <data_root>/<subset>/frames/<video>/frame/<xxxxx>.jpg     (any size; RGB or grey)
-    <data_root>/<subset>/audio/<video>/<xxxxx>.wav            (≥ 1 s; resampled to 16 kHz, mono)
+    <data_root>/solotest.json                                   music-exp/solotest.json (13,472 keys)
+    <data_root>/duettest.json                                   music-exp/duettest.json (11,512 keys)
+    <data_root>/MUSIC_solo_videos.json                          music-exp/data/MUSIC_label/ (solo training labels)
+    <data_root>/{solo,duet}/video_frames/<video>/frame_<NNN>/<xxxxx>.jpg
+    <data_root>/{solo,duet}/audio/<video>.wav                   (or .flac; whole clip; second NNN is cut)
+    <data_root>/synthetic/test1/{video/<k>.jpg, audio/<k>.wav, box/<k>.npy}
+    <data_root>/synthetic/train/train/{video/<k>.jpg, audio/<k>.wav}
 
-``annotations.json`` is the official DSOL annotation format, keyed by the frame path::
+Annotation JSON (solo and duet), keyed ``<video>/frame_<NNN>/<xxxxx>.jpg``::
 
-    {"<video>/frame/<xxxxx>.jpg": {"bbox": [{"box": [x, y, w, h],   # pixels of the original frame
-                                             "normbox": [...],        # not used
-                                             "category_id": 3,
-                                             "sounding": false}],     # optional, default true
-                                   "wdith": 640, "height": 360}}      # sic: "wdith"
+    {"4Oy5VmaacaI_0_1000/frame_013/00411.jpg":
+        {"bbox": [{"box": [x, y, w, h],          # pixels of the original frame
+                   "normbox": [x, y, w, h],      # the same in 0..1: what eval.py / eval_duet.py use
+                   "category_id": 11}],          # sparse ids, see CATEGORY_IDS
+         "wdith": 640, "height": 360}}           # sic: "wdith"
 
-``category_id`` indexes ``classes`` starting at ``id_base`` (default 0). A box without a
-``sounding`` key counts as sounding (solo and duet frames); MUSIC-Synthetic silent tiles
-carry ``"sounding": false``. Samples come out in the world's ``cocktail`` structure
-(``frame`` uint8 S×S×3, ``audio`` (16000,), ``objects`` with ``class``/``box`` [x0, y0, x1, y1)
-in resized pixels/``sounding``, ``sounding_classes``, ``silent_classes``), so the chapter runs
-unchanged on real data. Bad input raises :class:`MusicFormatError` naming the file and the fix.
+The box is ``[x, y, w, h]`` (a corner and the size), not two corners: ``eval_duet.py`` and
+``tools.py`` fill ``gtmap[y:y+h, x:x+w]``, ``normbox[2] == box[2] / wdith`` on every box of the
+released files, and 10,021 of the 15,035 duet boxes would have x1 < x0 read as corners.
+MUSIC-Synthetic's ``box/<k>.npy`` (``eval.py``) holds one row per sounding instrument,
+``[x, y, w, h, category_id]`` with x..h in 0..1; its silent tiles carry no box.
+
+Official protocol: the test sets are every key of the JSON (every ``.npy`` for synthetic); a frame
+with an empty box list is skipped by the official evaluation (1,116 solo, 1,228 duet), and so
+here — counted in :attr:`Music.skipped` with a missing frame or audio file. Training frames are
+the frames of the videos that no test key names (one per second, the first), solo labels from
+``MUSIC_solo_videos.json`` (``{"videos": {class: [YouTube id, ...]}}``). Deviation: the official
+audio input is a log-mel pickle (``audio_frames/<video>/<NNN>.pkl``); this book's encoders take the
+1-s waveform, so the loader cuts it from the clip's audio. Samples come out in the world's
+``cocktail`` structure (``frame`` uint8 S×S×3, ``audio`` (16000,), ``objects`` with
+``class``/``box`` [x0, y0, x1, y1) in resized pixels/``sounding``, ``sounding_classes``,
+``silent_classes``), so the chapter runs unchanged on real data.
 """
 from __future__ import annotations
 
@@ -28,136 +44,248 @@ from pathlib import Path
 
 import numpy as np
 
+from .io import DatasetFormatError, SkipLog, fail, read_audio, read_image, subsample
+
+#: the official 11-class list (eval.py ``keylist``, sorted as there): class index = position
 MUSIC_CLASSES = ("accordion", "acoustic_guitar", "cello", "clarinet", "erhu", "flute", "saxophone",
                  "trumpet", "tuba", "violin", "xylophone")
+#: the released files' sparse ``category_id`` → class (eval.py / eval_duet.py ``duetkeys``)
+CATEGORY_IDS = {1: "cello", 3: "acoustic_guitar", 8: "saxophone", 10: "trumpet", 11: "violin", 12: "flute",
+                13: "accordion"}
 SUBSETS = ("solo", "duet", "synthetic")
-LAYOUT = ("<data_root>/<subset>/annotations.json, <data_root>/<subset>/frames/<video>/frame/<xxxxx>.jpg, "
-          "<data_root>/<subset>/audio/<video>/<xxxxx>.wav")
+ANNOTATIONS = {"solo": "solotest.json", "duet": "duettest.json"}
+LABELS = "MUSIC_solo_videos.json"
+AUDIO_SUFFIXES = (".wav", ".flac")
+LAYOUT = ("<data_root>/solotest.json, duettest.json, MUSIC_solo_videos.json; "
+          "<data_root>/{solo,duet}/video_frames/<video>/frame_<NNN>/<xxxxx>.jpg and {solo,duet}/audio/<video>.wav; "
+          "<data_root>/synthetic/test1/{video/<k>.jpg,audio/<k>.wav,box/<k>.npy}, "
+          "synthetic/train/train/{video,audio}/ (see avlib/datasets/music.py)")
 
 
-class MusicFormatError(ValueError):
-    """A MUSIC file or folder that does not follow the documented layout."""
+class MusicFormatError(DatasetFormatError):
+    """A MUSIC file or folder that does not follow the documented layout (kept for compatibility)."""
 
 
 def _fail(path, problem, fix="see the layout in avlib/datasets/music.py"):
-    raise MusicFormatError(f"{path}: {problem}. Expected layout: {LAYOUT}. Fix: {fix}")
+    fail(path, problem, LAYOUT, fix, MusicFormatError)
+
+
+def class_of(category_id, where="") -> int:
+    """The class index (in :data:`MUSIC_CLASSES`) of a released sparse ``category_id``."""
+    if category_id not in CATEGORY_IDS:
+        _fail(where, f"unknown category_id {category_id!r}; the released files use {sorted(CATEGORY_IDS)}",
+              "use the official annotation file unchanged")
+    return MUSIC_CLASSES.index(CATEGORY_IDS[category_id])
 
 
 def read_annotations(path) -> dict:
-    """Parse and validate an annotation JSON; returns {frame key: entry}."""
+    """Parse and validate a released annotation JSON (``solotest.json`` / ``duettest.json``)."""
     path = Path(path)
     if not path.is_file():
-        _fail(path, "annotation file not found", "put the official annotation JSON there")
+        _fail(path, "annotation file not found",
+              "copy the official file there (music-exp/solotest.json, duettest.json)")
     try:
         ann = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        _fail(path, f"not valid JSON ({err})", "re-download or re-export the annotation file")
+        _fail(path, f"not valid JSON ({err})", "copy the official annotation file again")
     if not isinstance(ann, dict) or not ann:
-        _fail(path, "must be a non-empty JSON object keyed by 'video/frame/xxxxx.jpg'")
+        _fail(path, "must be a non-empty JSON object keyed by '<video>/frame_<NNN>/<xxxxx>.jpg'")
     for key, entry in ann.items():
         parts = key.split("/")
-        if len(parts) != 3 or parts[1] != "frame" or not parts[2].endswith(".jpg"):
-            _fail(path, f"key {key!r} is not of the form 'video/frame/xxxxx.jpg'")
-        if not isinstance(entry, dict) or "bbox" not in entry or not isinstance(entry["bbox"], list):
+        if len(parts) != 3 or not parts[1].startswith("frame_") or not parts[1][6:].isdigit() \
+                or not parts[2].endswith(".jpg"):
+            _fail(path, f"key {key!r} is not of the form '<video>/frame_<NNN>/<xxxxx>.jpg'")
+        if not isinstance(entry, dict) or not isinstance(entry.get("bbox"), list):
             _fail(path, f"entry {key!r} lacks a 'bbox' list")
         for name in ("wdith", "height"):
             if not isinstance(entry.get(name), (int, float)) or entry[name] <= 0:
                 _fail(path, f"entry {key!r} lacks a positive {name!r} (the official files spell width 'wdith')")
         for b in entry["bbox"]:
-            box = b.get("box") if isinstance(b, dict) else None
-            if not isinstance(box, list) or len(box) != 4 or not all(isinstance(v, (int, float)) for v in box):
-                _fail(path, f"entry {key!r} has a box that is not [x, y, w, h] numbers: {b!r}")
-            if box[2] <= 0 or box[3] <= 0:
-                _fail(path, f"entry {key!r} has a box with non-positive width/height: {box}")
-            if not isinstance(b.get("category_id"), int):
-                _fail(path, f"entry {key!r} has a box without an integer 'category_id': {b!r}")
+            nb = b.get("normbox") if isinstance(b, dict) else None
+            if not isinstance(nb, list) or len(nb) != 4 or not all(isinstance(v, (int, float)) for v in nb):
+                _fail(path, f"entry {key!r} has a box without a 'normbox' [x, y, w, h] in 0..1: {b!r}")
+            if nb[2] <= 0 or nb[3] <= 0:
+                _fail(path, f"entry {key!r} has a normbox with non-positive width/height: {nb}")
+            class_of(b.get("category_id"), f"{path} entry {key!r}")
     return ann
 
 
-def _read_image(path, size: int) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
+def _read_labels(path) -> dict:
+    """``MUSIC_solo_videos.json`` → {YouTube id: class index}."""
+    path = Path(path)
     if not path.is_file():
-        _fail(path, "frame file not found", "extract the frames as <video>/frame/<xxxxx>.jpg")
+        _fail(path, "solo label file not found", "copy music-exp/data/MUSIC_label/MUSIC_solo_videos.json there")
     try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError) as err:
-        _fail(path, f"unreadable image ({err})", "re-extract the frame")
+        videos = json.loads(path.read_text())["videos"]
+        return {yt: MUSIC_CLASSES.index(c) for c, ids in videos.items() for yt in ids}
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as err:
+        _fail(path, f"not the official {{'videos': {{class: [ids]}}}} label file ({err!r})")
 
 
-def _read_audio(path, sample_rate: int = 16000) -> np.ndarray:
-    import soundfile as sf
-    if not path.is_file():
-        _fail(path, "audio file not found", "cut 1-s clips as audio/<video>/<xxxxx>.wav")
-    try:
-        wave, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except RuntimeError as err:
-        _fail(path, f"unreadable audio ({err})", "re-export it as WAV")
-    wave = wave.mean(1)
-    if sr != sample_rate:
-        import torch
-        import torchaudio
-        wave = torchaudio.functional.resample(torch.from_numpy(wave), sr, sample_rate).numpy()
-    if len(wave) < sample_rate:
-        _fail(path, f"shorter than 1 s ({len(wave)} samples at {sample_rate} Hz)", "cut 1-s clips")
-    return np.ascontiguousarray(wave[:sample_rate], dtype=np.float32)
+def _norm_to_box(nb, S) -> tuple:
+    x, y, w, h = (float(v) for v in nb)
+    return tuple(int(np.clip(round(c * S), 0, S)) for c in (x, y, x + w, y + h))
 
 
 class Music:
-    """One MUSIC subset as an index-addressable dataset: ``Music(root, "duet")[i]``."""
+    """One MUSIC subset and split as an index-addressable dataset: ``Music(root, "duet")[i]``.
+
+    ``split="test"``: the official test frames (solo/duet JSON keys, synthetic ``.npy`` boxes);
+    ``"train"``: the unannotated training frames. ``keep``: how many to keep
+    (:func:`~avlib.datasets.io.subsample`, ``seed``), after skipping; ``None`` keeps all.
+    ``skipped`` (a :class:`~avlib.datasets.io.SkipLog`) says what was left out and why;
+    ``total`` counts the candidates before skipping (the official denominator before the
+    official skip of empty frames).
+    """
 
     name = "music"
 
-    def __init__(self, data_root, subset: str = "solo", classes=MUSIC_CLASSES, id_base: int = 0,
-                 image_size: int = 112):
-        if subset not in SUBSETS:
-            raise ValueError(f"unknown MUSIC subset {subset!r}; valid: {SUBSETS}")
+    def __init__(self, data_root, subset: str = "solo", split: str = "test", image_size: int = 112,
+                 keep: int | None = None, seed: int = 0):
+        if subset not in SUBSETS or split not in ("train", "test"):
+            raise ValueError(f"unknown MUSIC subset/split {subset!r}/{split!r}; valid: {SUBSETS} × ('train', 'test')")
         root = Path(data_root)
         if not root.is_dir():
-            _fail(root, "data_root is not a folder", "pass the folder holding solo/, duet/, synthetic/")
-        self.root, self.subset = root / subset, subset
-        if not self.root.is_dir():
-            _fail(self.root, f"subset folder {subset!r} missing")
-        self.classes, self.id_base, self.image_size = tuple(classes), int(id_base), int(image_size)
-        self.ann = read_annotations(self.root / "annotations.json")
-        self.keys = sorted(self.ann)
-        for key in self.keys:
-            for b in self.ann[key]["bbox"]:
-                c = b["category_id"] - self.id_base
-                if not 0 <= c < len(self.classes):
-                    _fail(self.root / "annotations.json",
-                          f"category_id {b['category_id']} of {key!r} outside 0..{len(self.classes) - 1} (+ id_base)",
-                          "pass the dataset's class list as classes= and its first id as id_base=")
+            _fail(root, "data_root is not a folder", "pass the folder holding solotest.json, solo/, duet/, synthetic/")
+        self.root, self.subset, self.split = root, subset, split
+        self.classes, self.image_size = MUSIC_CLASSES, int(image_size)
+        self.skipped = SkipLog(f"MUSIC {subset} {split} frames")
+        self._durations: dict = {}
+        self._wave: tuple = (None, None)
+        items = getattr(self, f"_{'synthetic' if subset == 'synthetic' else 'clips'}_{split}")()
+        self.total = len(items) + len(self.skipped)
+        self.items = [items[i] for i in subsample(len(items), keep, seed)]
 
+    # ---- indexing ------------------------------------------------------------------------------
+    def _audio_file(self, video):
+        for suf in AUDIO_SUFFIXES:
+            p = self.root / self.subset / "audio" / (video + suf)
+            if p.is_file():
+                return p
+        return None
+
+    def _duration(self, path) -> float:
+        if path not in self._durations:
+            import soundfile as sf
+            try:
+                self._durations[path] = sf.info(str(path)).duration
+            except (RuntimeError, sf.LibsndfileError) as err:
+                _fail(path, f"unreadable audio ({err})", "re-export it as WAV or FLAC")
+        return self._durations[path]
+
+    def _media_ok(self, name, frame, audio, second) -> bool:
+        if not frame.is_file():
+            self.skipped.add("frame file missing", name)
+        elif audio is None:
+            self.skipped.add("audio file missing", name)
+        elif second is not None and self._duration(audio) < second + 1:
+            self.skipped.add("audio shorter than the frame's second", name)
+        else:
+            return True
+        return False
+
+    def _clips_test(self) -> list:
+        path = self.root / ANNOTATIONS[self.subset]
+        ann = read_annotations(path)
+        items = []
+        for key in sorted(ann):
+            entry, (video, sec, _) = ann[key], key.split("/")
+            if not entry["bbox"]:
+                self.skipped.add("empty box list (skipped by the official evaluation)", key)
+                continue
+            frame = self.root / self.subset / "video_frames" / key
+            audio = self._audio_file(video)
+            if self._media_ok(key, frame, audio, int(sec[6:])):
+                objs = [(class_of(b["category_id"], f"{path} entry {key!r}"), b["normbox"]) for b in entry["bbox"]]
+                items.append({"key": key, "frame": frame, "audio": audio, "second": int(sec[6:]), "objects": objs})
+        return items
+
+    def _clips_train(self) -> list:
+        test_videos = {k.split("/")[0] for k in read_annotations(self.root / ANNOTATIONS[self.subset])}
+        labels = _read_labels(self.root / LABELS) if self.subset == "solo" else {}
+        vroot = self.root / self.subset / "video_frames"
+        if not vroot.is_dir():
+            _fail(vroot, "frame folder not found", "extract the frames with music-exp/data/cut_videos.py")
+        items = []
+        for vdir in sorted(p for p in vroot.iterdir() if p.is_dir() and p.name not in test_videos):
+            audio = self._audio_file(vdir.name)
+            for sdir in sorted(vdir.glob("frame_[0-9][0-9][0-9]")):
+                frames = sorted(sdir.glob("*.jpg"))
+                name = f"{vdir.name}/{sdir.name}"
+                if not frames:
+                    self.skipped.add("second folder without a frame", name)
+                elif self.subset == "solo" and vdir.name[:11] not in labels:
+                    self.skipped.add(f"video not in {LABELS}", name)
+                elif self._media_ok(name, frames[0], audio, int(sdir.name[6:])):
+                    label = [(labels[vdir.name[:11]], None)] if self.subset == "solo" else []
+                    items.append({"key": f"{name}/{frames[0].name}", "frame": frames[0], "audio": audio,
+                                  "second": int(sdir.name[6:]), "objects": label})
+        return items
+
+    def _synthetic_test(self) -> list:
+        base = self.root / "synthetic" / "test1"
+        if not (base / "box").is_dir():
+            _fail(base / "box", "box folder not found", "copy MUSIC-Synthetic's test1/box/*.npy there")
+        items = []
+        for p in sorted((base / "box").glob("*.npy")):
+            try:
+                rows = np.load(p, allow_pickle=False)
+            except (ValueError, OSError) as err:
+                _fail(p, f"unreadable .npy ({err})", "copy the official box file again")
+            if rows.ndim != 2 or rows.shape[1] != 5:
+                _fail(p, f"shape {rows.shape}, expected (n, 5) rows [x, y, w, h, category_id]")
+            if not len(rows):
+                self.skipped.add("empty box list (skipped by the official evaluation)", p.stem)
+                continue
+            frame = base / "video" / f"{p.stem}.jpg"
+            audio = next((a for s in AUDIO_SUFFIXES if (a := base / "audio" / (p.stem + s)).is_file()), None)
+            if self._media_ok(p.stem, frame, audio, None):
+                objs = [(class_of(int(r[4]), str(p)), list(r[:4])) for r in rows]
+                items.append({"key": p.stem, "frame": frame, "audio": audio, "second": None, "objects": objs})
+        return items
+
+    def _synthetic_train(self) -> list:
+        base = self.root / "synthetic" / "train" / "train"
+        if not (base / "video").is_dir():
+            _fail(base / "video", "training mosaic folder not found", "copy MUSIC-Synthetic's train/train/ there")
+        items = []
+        for frame in sorted((base / "video").glob("*.jpg")):
+            audio = next((base / "audio" / (frame.stem + s) for s in AUDIO_SUFFIXES
+                          if (base / "audio" / (frame.stem + s)).is_file()), None)
+            if self._media_ok(frame.stem, frame, audio, None):
+                items.append({"key": frame.stem, "frame": frame, "audio": audio, "second": None, "objects": []})
+        return items
+
+    # ---- samples -------------------------------------------------------------------------------
     @property
     def num_classes(self) -> int:
         return len(self.classes)
 
     def __len__(self) -> int:
-        return len(self.keys)
+        return len(self.items)
+
+    def _audio(self, it) -> np.ndarray:
+        if it["second"] is None:
+            return read_audio(it["audio"], 16000, 1.0, crop="start", short="pad", layout=LAYOUT, error=MusicFormatError)
+        if self._wave[0] != it["audio"]:   # the whole clip, once per video; second NNN cut from it
+            secs = self._duration(it["audio"])
+            self._wave = (it["audio"], read_audio(it["audio"], 16000, secs, crop="start", short="pad",
+                                                  layout=LAYOUT, error=MusicFormatError))
+        return self._wave[1][it["second"] * 16000:(it["second"] + 1) * 16000]
 
     def __getitem__(self, i: int) -> dict:
-        key = self.keys[i]
-        entry = self.ann[key]
-        video, _, fname = key.split("/")
-        S = self.image_size
-        frame = _read_image(self.root / "frames" / key, S)
-        audio = _read_audio(self.root / "audio" / video / (Path(fname).stem + ".wav"))
-        sx, sy = S / float(entry["wdith"]), S / float(entry["height"])
-        objects = []
-        for b in entry["bbox"]:
-            x, y, w, h = b["box"]
-            box = tuple(int(np.clip(round(c), 0, S)) for c in (x * sx, y * sy, (x + w) * sx, (y + h) * sy))
-            objects.append({"class": b["category_id"] - self.id_base, "box": box,
-                            "sounding": bool(b.get("sounding", True))})
-        sounding = sorted({o["class"] for o in objects if o["sounding"]})
-        silent = sorted({o["class"] for o in objects if not o["sounding"]} - set(sounding))
+        it, S = self.items[i], self.image_size
+        objects = [{"class": c, "box": _norm_to_box(nb, S) if nb is not None else None, "sounding": True}
+                   for c, nb in it["objects"]]
+        sounding = sorted({o["class"] for o in objects})
         kind = {"synthetic": "mosaic"}.get(self.subset, self.subset)
-        out = {"frame": frame, "audio": audio, "sample_rate": 16000, "kind": kind, "objects": objects,
-               "sounding_classes": sounding, "silent_classes": silent, "index": i, "key": key}
+        out = {"frame": read_image(it["frame"], S, LAYOUT, MusicFormatError), "audio": self._audio(it),
+               "sample_rate": 16000, "kind": kind, "objects": [o for o in objects if o["box"] is not None],
+               "sounding_classes": sounding, "silent_classes": [], "index": i, "key": it["key"]}
         if self.subset == "solo" and sounding:
             out["label"] = sounding[0]
         return out
 
     def __repr__(self):
-        return f"Music({str(self.root)!r}, {len(self)} frames, {self.num_classes} classes)"
+        return (f"Music({str(self.root)!r}, {self.subset}/{self.split}: {len(self)} of {self.total} frames, "
+                f"{self.skipped})")

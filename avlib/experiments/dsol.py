@@ -1,8 +1,9 @@
 """The DSOL chapter's train-or-load runner (Hu et al. 2020): data, training, evaluation, grids.
 
 - :func:`settings` — sizes, epochs and seeds per scale (``smoke`` / ``book`` / ``paper``).
-- :func:`load_data` — the world's ``cocktail`` splits (or MUSIC under ``data_root``), with the
-  frozen world-pretrained features cached in memory.
+- :func:`load_data` — the world's ``cocktail`` splits (or MUSIC under ``data_root``: official
+  test frames, skips counted in ``data["skipped"]``), with the frozen world-pretrained features
+  cached in memory; ``data["identity"]`` (:func:`~avlib.repro.data_identity`) is in every cache key.
 - :func:`run_dsol` — stage one then stage two for one :class:`~avlib.models.dsol.DSOLConfig`
   and seed (train-or-load, keyed by the config), evaluated on solo (IoU@0.5, AUC, NMI),
   mosaics and duets (CIoU@0.3, AUC, NSA).
@@ -26,7 +27,7 @@ from ..metrics.sounding import evaluate_class_maps
 from ..models import dsol as M
 from ..models.dsol_baselines import BaselineNet, LVSBaseline
 from ..models.encoders import VisualEncoder
-from ..repro import pick, seed_everything
+from ..repro import data_identity, pick, seed_everything
 from ..scorecard import mean_std
 from ..sources import dependencies
 from ..train import batches, train_or_load
@@ -36,7 +37,9 @@ DATA_VERSION = 1
 #: the avlib files this runner imports, transitively: the cache key of its models
 MODULES = dependencies(__name__)
 #: what a MUSIC ``data_root`` must hold (checked in the chapter's first cells)
-DATA_LAYOUT = {"name": "MUSIC (DSOL)", "any_of": ["solo/annotations.json", "duet/annotations.json", "synthetic/annotations.json"],
+DATA_LAYOUT = {"name": "MUSIC (DSOL)",
+               "all_of": ["solotest.json", "duettest.json", "MUSIC_solo_videos.json", "solo/video_frames",
+                          "duet/video_frames", "synthetic/test1/box", "synthetic/train/train/video"],
                "doc": "avlib/datasets/music.py and data/README.md"}
 BACKBONES = ("pretrained", "scratch", "resnet18")
 SILENT_COUNTS = (1, 2, 3, 5, 7)
@@ -71,23 +74,39 @@ def _world_tasks(sc: dict) -> dict:
     return tasks
 
 
-def _music_tasks(data_root) -> dict:
+def _music_tasks(data_root, sc: dict) -> dict:
+    """The MUSIC splits (:class:`~avlib.datasets.music.Music`): official test frames, subsampled to
+    the scale's sizes (all at ``paper``), and the training frames of the other videos."""
     from ..datasets.music import Music
-    solo, duet, syn = Music(data_root, "solo"), Music(data_root, "duet"), Music(data_root, "synthetic")
-    half = lambda ds, part: _Subset(ds, range(len(ds))[part::2])  # noqa: E731
-    return {"solo_train": half(solo, 0), "solo_test": half(solo, 1), "mosaic_train": half(syn, 0),
-            "mosaic_test": half(syn, 1), "duet_train": half(duet, 0), "duet_test": half(duet, 1)}
+    big = sc["scale"] == "paper"
+    n_test, n_solo, n_mix = (None, None, None) if big else (sc["n_test"], sc["n_solo_train"], sc["n_mix_train"])
+    return {"solo_train": Music(data_root, "solo", "train", keep=n_solo),
+            "solo_test": Music(data_root, "solo", "test", keep=n_test),
+            "mosaic_train": Music(data_root, "synthetic", "train", keep=n_mix),
+            "mosaic_test": Music(data_root, "synthetic", "test", keep=n_test),
+            "duet_train": Music(data_root, "duet", "train", keep=n_mix),
+            "duet_test": Music(data_root, "duet", "test", keep=n_test)}
 
 
-class _Subset:
-    def __init__(self, ds, idx):
-        self.ds, self.idx, self.num_classes = ds, list(idx), ds.num_classes
+def skip_table(tasks: dict) -> pd.DataFrame:
+    """Per real split: the candidates, what was skipped and why, and what the scale kept."""
+    rows = []
+    for name, ds in tasks.items():
+        log = getattr(ds, "skipped", None)
+        if log is None:
+            continue
+        counts = log.counts() or {"—": 0}
+        for reason, n in counts.items():
+            rows.append({"split": name, "candidates": ds.total, "reason skipped": reason, "skipped": n,
+                         "used at this scale": len(ds)})
+    return pd.DataFrame(rows)
 
-    def __len__(self):
-        return len(self.idx)
 
-    def __getitem__(self, i):
-        return self.ds[self.idx[i]]
+def _data_key(data: dict) -> dict:
+    """The data's identity for a cache key: nothing on the world (its keys, and so its cached
+    models, stay as they were), ``{"data_id": "real-<fingerprint>"}`` on real files."""
+    ident = data.get("identity", "world")
+    return {} if ident == "world" else {"data_id": ident}
 
 
 _CACHE: dict = {}
@@ -102,14 +121,15 @@ def _count(hit: bool) -> None:
 def load_data(scale: str, data_root=None, device="cpu") -> dict:
     """Every split as a dict: ``frames`` (uint8), ``vfeat`` (N, C, 7, 7), ``afeat`` (N, D),
     ``objects``, ``sounding``, ``silent``, ``labels`` (solo), ``boxes``. Cached per process."""
-    key = (scale, str(data_root))
+    identity = data_identity(data_root)
+    key = (scale, str(data_root), identity)
     if key in _CACHE:
         return _CACHE[key]
     sc = settings(scale)
     enc = pretrained_encoders(sc["encoder_scale"], device)
-    tasks = _world_tasks(sc) if data_root is None else _music_tasks(data_root)
+    tasks = _world_tasks(sc) if data_root is None else _music_tasks(data_root, sc)
     data = {"classes": getattr(tasks["solo_train"], "classes", None) or tasks["solo_train"].ds.classes,
-            "encoders": enc}
+            "encoders": enc, "identity": identity, "skipped": skip_table(tasks)}
     for name, task in tasks.items():
         samples = [task[i] for i in range(len(task))]
         frames = np.stack([s["frame"] for s in samples])
@@ -122,7 +142,8 @@ def load_data(scale: str, data_root=None, device="cpu") -> dict:
                  "silent": [s["silent_classes"] for s in samples]}
         if name.startswith("solo"):
             split["labels"] = np.array([s["sounding_classes"][0] for s in samples])
-            split["boxes"] = np.array([s["objects"][0]["box"] for s in samples])
+            if all(s["objects"] for s in samples):   # real training frames have a label, no box
+                split["boxes"] = np.array([s["objects"][0]["box"] for s in samples])
         data[name] = split
     data["mix_train"] = {k: (torch.cat([data["mosaic_train"][k], data["duet_train"][k]]) if torch.is_tensor(v)
                              else np.concatenate([data["mosaic_train"][k], data["duet_train"][k]])
@@ -200,7 +221,7 @@ def run_dsol(data: dict, scale: str, seed: int = 0, backbone: str = "pretrained"
     cfg = M.DSOLConfig(**{**base, **overrides})
     S, Kc = data["image_size"], data["num_classes"]
     solo, mix = data["solo_train"], data["mix_train"]
-    common = {"scale": scale, "backbone": backbone, "data": DATA_VERSION, "n": len(solo["afeat"])}
+    common = {"scale": scale, "backbone": backbone, "data": DATA_VERSION, **_data_key(data), "n": len(solo["afeat"])}
     stage1, hist1, hit1 = train_or_load(
         "dsol-stage1", {**common, **_stage_one_fields(cfg)}, lambda: build_model(cfg, data, backbone).to(device),
         lambda m: M.train_stage_one(m, visual_input(solo, backbone), solo["afeat"]),
@@ -261,7 +282,7 @@ def run_baseline(data: dict, scale: str, kind: str, seed: int = 0, splits=("mosa
     solo, S = data["solo_train"], data["image_size"]
     C, D = solo["vfeat"].shape[1], solo["afeat"].shape[1]
     cfg = {"kind": kind, "epochs": sc["stage1_epochs"], "lr": sc["lr"], "seed": seed, "scale": scale,
-           "data": DATA_VERSION, "n": len(solo["afeat"])}
+           "data": DATA_VERSION, **_data_key(data), "n": len(solo["afeat"])}
 
     def train(m):
         gen = torch.Generator().manual_seed(seed)
