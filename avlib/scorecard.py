@@ -151,6 +151,29 @@ def mean_std_table(df: pd.DataFrame, by, values, digits: int = 3, scale: float =
     return out
 
 
+def beside_paper(ours: pd.DataFrame, paper: dict, columns=None, names=None) -> pd.DataFrame:
+    """Our table beside the paper's numbers: two-level columns ``(metric, "ours" | "paper")``.
+
+    ``ours``: rows × metrics (e.g. ``"m ± s"`` strings); ``paper``: ``{row: (v1, v2, …)}`` aligned
+    with ``columns`` (default: all of ``ours``' columns) or ``{row: {metric: v}}``; the paper's
+    values stay numbers (NaN where the paper has no such row). ``names`` renames the metrics.
+    """
+    columns = list(ours.columns if columns is None else columns)
+    out = {}
+    for m in columns:
+        label = (names or {}).get(m, m)
+        out[(label, "ours")] = ours[m]
+        vals = []
+        for r in ours.index:
+            p = paper.get(r)
+            v = p.get(m) if isinstance(p, dict) else (p[columns.index(m)] if p is not None else None)
+            vals.append(np.nan if v is None else float(v))
+        out[(label, "paper")] = pd.Series(vals, index=ours.index, dtype=float)
+    table = pd.DataFrame(out)
+    table.columns = pd.MultiIndex.from_tuples(table.columns)
+    return table
+
+
 def select(df: pd.DataFrame, **where) -> pd.DataFrame:
     """Rows of ``df`` whose columns equal the given values (a missing column or NaN matches ``None``)."""
     keep = np.ones(len(df), bool)

@@ -64,3 +64,17 @@ def test_mean_std_uses_ddof_1_and_summaries_and_pairs_by_seed():
     assert len(select(df, row="a", missing=None)) == 3
     with pytest.raises(ValueError, match="no common seed"):
         paired(df, {"row": "b"}, {"row": "zzz"})
+
+
+def test_beside_paper_keeps_the_papers_numbers_numeric():
+    import numpy as np
+    import pandas as pd
+    from avlib.scorecard import beside_paper
+    ours = pd.DataFrame({"ciou": ["30.1 ± 1.0", "10.0 ± 2.0"], "auc": ["20.0 ± 0.5", "9.0 ± 0.1"]},
+                        index=["DSOL", "extra row"])
+    t = beside_paper(ours, {"DSOL": (32.3, 23.5)}, names={"ciou": "CIoU@0.3"})
+    assert list(t.columns) == [("CIoU@0.3", "ours"), ("CIoU@0.3", "paper"), ("auc", "ours"), ("auc", "paper")]
+    assert t.loc["DSOL", ("CIoU@0.3", "paper")] == 32.3 and t[("auc", "paper")].dtype == float
+    assert np.isnan(t.loc["extra row", ("auc", "paper")]) and t.loc["extra row", ("auc", "ours")] == "9.0 ± 0.1"
+    t2 = beside_paper(ours, {"DSOL": {"auc": 23.5}}, columns=["auc"])
+    assert list(t2.columns) == [("auc", "ours"), ("auc", "paper")] and t2.loc["DSOL", ("auc", "paper")] == 23.5

@@ -2,14 +2,26 @@
 
 Layout under ``data_root``::
 
-    <data_root>/flickr/Annotations/<name>.xml   (one file per test image)
-    <data_root>/flickr/frames/<name>.jpg
-    <data_root>/flickr/audio/<name>.wav
+    <data_root>/flickr/flickr_test.csv          (the official test list; optional, see below)
+    <data_root>/flickr/Annotations/<id>.xml     (one file per annotated image; the release has 5,000)
+    <data_root>/flickr/frames/<id>.jpg
+    <data_root>/flickr/audio/<id>.wav
 
-Each XML holds several annotators' boxes in 256×256-pixel coordinates. The official test
-code walks ``root → child → <bbox>`` and reads the bbox's children after the first as
-``xmin, ymin, xmax, ymax``; this loader reads the ``xmin``/``ymin``/``xmax``/``ymax`` tags
-by name when they are there and otherwise falls back to that positional rule, e.g.::
+**Test list.** The official LVS evaluation (``datasets/dataloader.py`` of
+hche11/Localizing-Visual-Sounds-the-Hard-Way) evaluates the 249 images listed in
+``metadata/flickr_test.csv``: comma-separated rows ``<id>,<n>`` (CRLF line ends; only the first
+column is read, ``item[0]``), e.g. ``10000130166,202``. Copy that file to
+``flickr/flickr_test.csv``; the loader reads it when present and evaluates exactly those ids.
+Without it every XML in ``Annotations/`` is evaluated and :attr:`FlickrSoundNet.test_list` says so
+(the release's 5,000 XMLs are *not* the paper's test set). A listed id without its XML is an
+error (the official ``testset_gt`` cannot evaluate it either); a listed id whose frame or audio
+is missing is **skipped and counted** in :attr:`FlickrSoundNet.skipped` (a
+:class:`~avlib.datasets.io.SkipLog`) so that the chapter shows it.
+
+**Boxes.** Each XML holds several annotators' boxes in 256×256-pixel coordinates. The official
+``testset_gt`` (``utils.py``) walks ``root → child → <bbox>`` and reads the bbox's children after
+the first as ``xmin, ymin, xmax, ymax``; this loader reads the ``xmin``/``ymin``/``xmax``/``ymax``
+tags by name when they are there and otherwise falls back to that positional rule, e.g.::
 
     <annotation>
       <filename>name.jpg</filename>
@@ -17,29 +29,32 @@ by name when they are there and otherwise falls back to that positional rule, e.
       <object><bbox>...</bbox></object>
     </annotation>
 
-Coordinates are clamped to 0..256 and empty boxes skipped, counted in a warning. Samples come
-out in the world's ``single_source`` structure with ``annotator_boxes`` in pixels at the
-loader's ``image_size``; the ground truth is the consensus
+Pixel boxes at the loader's ``image_size`` S use the official conversion
+``int(S * int(v) / 256)`` (``int(224 * int(ch.text)/256)`` there), with negative values taken as
+0 and values past 256 cut at the image edge (numpy slicing does the same in the official code).
+Coordinates outside 0..256 are counted in :attr:`FlickrSoundNet.box_notes`. Samples come out in the
+world's ``single_source`` structure with ``annotator_boxes``; the ground truth is the consensus
 :func:`avlib.metrics.localization.consensus_mask` (``min(1, Σ boxes / 2)``).
 """
 from __future__ import annotations
 
-import warnings
+import csv
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import numpy as np
+from .io import SkipLog, fail, read_audio, read_image
 
-from .vggss import fail, read_audio, read_image
-
-LAYOUT = ("<data_root>/flickr/Annotations/<name>.xml (annotators' boxes, 256-px coordinates), "
-          "<data_root>/flickr/frames/<name>.jpg, <data_root>/flickr/audio/<name>.wav")
+LAYOUT = ("<data_root>/flickr/flickr_test.csv (official test list, rows '<id>,<n>'), "
+          "<data_root>/flickr/Annotations/<id>.xml (annotators' boxes, 256-px coordinates), "
+          "<data_root>/flickr/frames/<id>.jpg, <data_root>/flickr/audio/<id>.wav")
 BOX_SCALE = 256
+#: the official test list's length (``metadata/flickr_test.csv`` of the LVS repository)
+OFFICIAL_SIZE = 249
 _TAGS = ("xmin", "ymin", "xmax", "ymax")
 
 
 def parse_flickr_xml(path) -> list:
-    """An annotation XML → list of boxes ``[xmin, ymin, xmax, ymax]`` (256-px), as written."""
+    """An annotation XML → list of boxes ``[xmin, ymin, xmax, ymax]`` (256-px integers, as written)."""
     path = Path(path)
     try:
         root = ET.parse(path).getroot()
@@ -64,10 +79,33 @@ def parse_flickr_xml(path) -> list:
     return boxes
 
 
+def read_test_list(path) -> list[str]:
+    """``flickr_test.csv`` → the listed ids, in file order (first column, as ``item[0]`` officially)."""
+    path = Path(path)
+    with open(path, newline="") as f:
+        ids = [row[0].strip() for row in csv.reader(f) if row and row[0].strip()]
+    if not ids:
+        fail(path, "empty test list", LAYOUT, "copy metadata/flickr_test.csv of the official LVS code there")
+    if len(set(ids)) != len(ids):
+        fail(path, "an id is listed twice", LAYOUT, "use the official flickr_test.csv unchanged")
+    return ids
+
+
+def to_pixels(box, size: int, box_scale: float) -> tuple:
+    """The official conversion ``int(S * max(v, 0) / box_scale)`` of each coordinate, cut at ``size``."""
+    return tuple(min(int(size * max(float(v), 0.0) / box_scale), size) for v in box)
+
+
 class FlickrSoundNet:
-    """The Flickr-SoundNet test set: ``FlickrSoundNet(data_root)[i]``."""
+    """The Flickr-SoundNet test set: ``FlickrSoundNet(data_root)[i]``.
+
+    ``listed``: images in the test list; ``len(ds)``: those evaluated (listed minus skipped);
+    ``skipped``: a :class:`SkipLog` of listed images left out (missing media);
+    ``box_notes``: a :class:`SkipLog` of box coordinates outside 0..256 (cut at the edge).
+    """
 
     name = "flickr"
+    title = "Flickr-SoundNet test"
 
     def __init__(self, data_root, image_size: int = 112, load_media: bool = True):
         root = Path(data_root)
@@ -76,35 +114,44 @@ class FlickrSoundNet:
         self.root, self.image_size, self.load_media = root / "flickr", int(image_size), load_media
         ann_dir = self.root / "Annotations"
         if not ann_dir.is_dir():
-            fail(ann_dir, "annotation folder missing", LAYOUT)
-        files = sorted(ann_dir.glob("*.xml"))
-        if not files:
-            fail(ann_dir, "no .xml annotation files", LAYOUT)
-        self.items, self.clamped, self.skipped = [], 0, 0
-        for f in files:
-            kept = []
-            for b in parse_flickr_xml(f):
-                arr = np.asarray(b, dtype=float)
-                if np.any(arr < 0) or np.any(arr > BOX_SCALE):
-                    self.clamped += 1
-                    arr = np.clip(arr, 0, BOX_SCALE)
-                if arr[2] <= arr[0] or arr[3] <= arr[1]:
-                    self.skipped += 1
-                    continue
-                kept.append(arr)
-            if not kept:
-                fail(f, "no usable box (all empty after clamping)", LAYOUT)
-            self.items.append({"name": f.stem, "boxes": kept})
-        if self.clamped or self.skipped:
-            warnings.warn(f"{ann_dir}: {self.clamped} boxes outside 0..{BOX_SCALE} clamped, "
-                          f"{self.skipped} empty boxes skipped", stacklevel=2)
+            fail(ann_dir, "annotation folder missing", LAYOUT, "pass the folder that holds flickr/, not flickr/ itself")
+        csv_path = self.root / "flickr_test.csv"
+        if csv_path.is_file():
+            ids = read_test_list(csv_path)
+            missing = [i for i in ids if not (ann_dir / f"{i}.xml").is_file()]
+            if missing:
+                fail(ann_dir / f"{missing[0]}.xml", f"{len(missing)} ids of {csv_path.name} have no annotation XML "
+                     f"(first: {missing[:3]})", LAYOUT, "extract all the released Annotations/*.xml there")
+            self.test_list = f"{csv_path.name} ({len(ids)} ids; official: {OFFICIAL_SIZE})"
+        else:
+            ids = sorted(p.stem for p in ann_dir.glob("*.xml"))
+            if not ids:
+                fail(ann_dir, "no .xml annotation files", LAYOUT)
+            self.test_list = (f"every XML in Annotations/ ({len(ids)}): no flickr_test.csv, so NOT the official "
+                              f"{OFFICIAL_SIZE}-image test list")
+        self.listed, self.files = len(ids), [self.root / "Annotations" / f"{i}.xml" for i in ids]
+        self.items, self.skipped, self.box_notes = [], SkipLog("images"), SkipLog("box coordinates")
+        for name in ids:
+            for kind, ext in (("frames", "jpg"), ("audio", "wav")):
+                if not (self.root / kind / f"{name}.{ext}").is_file():
+                    self.skipped.add(f"{kind}/<id>.{ext} missing", name)
+                    break
+            else:
+                boxes = parse_flickr_xml(ann_dir / f"{name}.xml")
+                for b in boxes:
+                    if any(v < 0 or v > BOX_SCALE for v in b):
+                        self.box_notes.add(f"box coordinate outside 0..{BOX_SCALE} (cut at the image edge)", name)
+                self.items.append({"name": name, "boxes": boxes})
+                self.files += [self.root / "frames" / f"{name}.jpg", self.root / "audio" / f"{name}.wav"]
+        if not self.items:
+            fail(self.root, f"none of the {self.listed} listed images has its frame and audio", LAYOUT)
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, i: int) -> dict:
         it, S = self.items[i], self.image_size
-        ann = [tuple(int(v) for v in np.floor(b * S / BOX_SCALE + 1e-9)) for b in it["boxes"]]
+        ann = [to_pixels(b, S, BOX_SCALE) for b in it["boxes"]]
         out = {"file": it["name"], "annotator_boxes": ann, "box": ann[0], "index": i, "sample_rate": 16000}
         if self.load_media:
             out["frame"] = read_image(self.root / "frames" / f"{it['name']}.jpg", S, LAYOUT)
@@ -112,4 +159,4 @@ class FlickrSoundNet:
         return out
 
     def __repr__(self):
-        return f"FlickrSoundNet({str(self.root)!r}, {len(self)} images)"
+        return f"FlickrSoundNet({str(self.root)!r}, {len(self)} of {self.listed} listed images)"

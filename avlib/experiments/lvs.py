@@ -39,8 +39,14 @@ from ..world import SingleSource
 #: the avlib files this runner imports, transitively: the cache key of its models
 MODULES = dependencies(__name__)
 #: what a ``data_root`` must hold: the Flickr-SoundNet and/or VGG-SS test sets (checked in the chapter's first cells)
-DATA_LAYOUT = {"name": "Flickr-SoundNet / VGG-SS test", "any_of": ["flickr", "vggss"],
+#: (both: the chapter's tables and claims compare the two; a missing one fails in the first cells)
+DATA_LAYOUT = {"name": "Flickr-SoundNet + VGG-SS test", "all_of": ["flickr/Annotations/*.xml", "vggss/vggss.json"],
                "doc": "avlib/datasets/flickr.py, avlib/datasets/vggss.py and data/README.md"}
+#: the chapter's name of the real data (provenance, claims, the results file's name)
+DATA_NAME = "Flickr-SoundNet + VGG-SS"
+#: what each test split is called in tables, on the world and on the real files
+TEST_NAMES = {"world": {"flickr": "Flickr-like", "vggss": "VGG-SS-like"},
+              "real": {"flickr": "Flickr-SoundNet test", "vggss": "VGG-SS test"}}
 #: the Flickr-like test's classes: fewer, everyday sound sources (Flickr-SoundNet's flavour)
 FLICKR_CLASSES = ("guitar", "violin", "piano", "drum", "dog", "cat", "horse", "bird", "man", "woman", "baby",
                   "car", "train", "helicopter")
@@ -77,6 +83,8 @@ def settings(scale: str, seeds=None) -> dict:
         "distractor_levels": pick(scale, smoke=[0, 3], book=[0, 1, 3], paper=[0, 1, 2, 3, 4]),
         "n_stress_train": pick(scale, smoke=48, book=1000, paper=20_000),
         "n_stress_test": pick(scale, smoke=32, book=200, paper=1_000),
+        # real test sets: a fixed subsample at smoke (seconds), the whole official list otherwise
+        "n_real": pick(scale, smoke=16, book=None, paper=None),
     }
     return cfg
 
@@ -118,16 +126,17 @@ def _truth(samples: list, S: int, kind: str) -> dict:
     """Ground truth (N, S, S), silent-object pixels (N, S, S) bool, and per-image object lists."""
     if kind == "flickr":
         gt = consensus_mask([s["annotator_boxes"] for s in samples], S)
-    else:
-        gt = union_mask([s.get("boxes", [s["box"]]) for s in samples], S)
+    else:   # a real VGG-SS entry may have no box: an empty ground truth, as the official evaluation
+        gt = union_mask([np.asarray(s.get("boxes", [s["box"]]), dtype=float).reshape(-1, 4) for s in samples], S)
     silent = np.zeros((len(samples), S, S), dtype=bool)
     for k, s in enumerate(samples):
         for o in s.get("objects", []):
             if not o["sounding"]:
                 x0, y0, x1, y1 = o["box"]
                 silent[k, y0:y1, x0:x1] = True
-        sx0, sy0, sx1, sy1 = s["box"]
-        silent[k, sy0:sy1, sx0:sx1] = False
+        if s["box"] is not None:
+            sx0, sy0, sx1, sy1 = s["box"]
+            silent[k, sy0:sy1, sx0:sx1] = False
     return {"gt": torch.from_numpy(gt), "silent": torch.from_numpy(silent)}
 
 
@@ -172,12 +181,46 @@ def world_split(kind: str, n: int, cfg: dict, encoders=None, distractors=None, t
     return split
 
 
-def real_split(dataset, cfg: dict, encoders=None) -> dict:
-    """A test split from a real loader (:class:`~avlib.datasets.vggss.VGGSS` or ``FlickrSoundNet``)."""
+def real_split(dataset, cfg: dict, encoders=None, data_id: str = "real") -> dict:
+    """A test split from a real loader (:class:`~avlib.datasets.vggss.VGGSS` or ``FlickrSoundNet``).
+
+    Evaluates the subsample :func:`~avlib.datasets.io.subsample` ``(len, cfg["n_real"])`` (all at
+    book / paper scale); ``data_id`` (:func:`avlib.repro.data_identity`) goes into the split's key.
+    """
+    from ..datasets.io import subsample
     kind = "flickr" if dataset.name == "flickr" else "box"
-    split = _build(lambda idx: [dataset[i] for i in idx], len(dataset), cfg["backbone"], encoders, kind)
-    split.update(name=f"real-{dataset.name}", key=f"real-{dataset.name}-{len(dataset)}", task=dataset, n=len(dataset))
+    idx = subsample(len(dataset), cfg.get("n_real"), seed=0)
+    split = _build(lambda ks: [dataset[int(idx[k])] for k in ks], len(idx), cfg["backbone"], encoders, kind)
+    split.update(name=f"real-{dataset.name}", key=f"real-{dataset.name}-{data_id}-{len(idx)}", task=dataset,
+                 n=len(idx), indices=idx)
     return split
+
+
+def real_tests(data_root, cfg: dict, encoders=None) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """Both real test splits, a table of their sizes (official list → evaluated) and what was skipped.
+
+    Returns ``(splits, sizes, notes)``: ``splits["flickr"]``, ``splits["vggss"]``; ``sizes`` one row
+    per test set (test list, listed, skipped, evaluated); ``notes`` every :class:`SkipLog` row
+    (missing media, corrupt or empty boxes, entries kept with an empty ground truth).
+    """
+    from ..datasets.flickr import FlickrSoundNet
+    from ..datasets.vggss import VGGSS
+    from ..repro import data_identity
+    data_id = data_identity(data_root)
+    splits, sizes, notes = {}, [], []
+    for key, cls in (("flickr", FlickrSoundNet), ("vggss", VGGSS)):
+        ds = cls(data_root)
+        splits[key] = real_split(ds, cfg, encoders, data_id)
+        sizes.append({"test set": ds.title, "test list": ds.test_list, "listed": ds.listed,
+                      "skipped (media missing)": len(ds.skipped), "usable": len(ds), "evaluated": splits[key]["n"]})
+        for log, what in ((ds.skipped, "skipped"), (ds.box_notes, "box note")):
+            f = log.frame(ds.listed)
+            f.insert(0, "kind", what)
+            f.insert(0, "test set", ds.title)
+            notes.append(f)
+    notes = pd.concat(notes, ignore_index=True) if any(len(f) for f in notes) else pd.DataFrame(
+        columns=["test set", "kind", "reason", "count", "share", "examples"])
+    return splits, pd.DataFrame(sizes).set_index("test set"), notes
 
 
 def subset(split: dict, n: int) -> dict:
