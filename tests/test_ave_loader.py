@@ -5,7 +5,9 @@ import pytest
 import torch
 
 import avlib.train
+from avlib.datasets import ave
 from avlib.datasets.ave import NUM_CLASSES, AVEFormatError, load_ave
+from avlib.datasets.io import DatasetFormatError
 from avlib.experiments import psp as ex
 
 N, M = 5, 2
@@ -48,7 +50,7 @@ def test_full_setting(tmp_path):
     assert d["audio"].shape == (N, 10, 128) and d["audio"].dtype == np.float32
     np.testing.assert_array_equal(d["segment_labels"], SEG)
     np.testing.assert_array_equal(d["event"], SEG != 28)
-    assert list(d["video_label"][1:]) == [3, 7, 0, 12]
+    assert list(d["video_label"]) == [28, 3, 7, 0, 12]  # no event segment: background, not class 0
     assert len(d["classes"]) == 28 and "weak_labels" not in d
     assert {k: list(v) for k, v in d["splits"].items()} == {"train": [0, 1, 2], "val": [3], "test": [4]}
 
@@ -59,6 +61,7 @@ def test_weak_setting_with_noisy_negatives(tmp_path):
     np.testing.assert_allclose(d["weak_labels"][1, [3, 28]], [0.3, 0.7])
     assert (d["segment_labels"][N:] == 28).all() and not d["event"][N:].any()
     assert list(d["splits"]["train"]) == [0, 1, 2, 5, 6]  # noisy videos train only
+    assert list(d["video_label"][N:]) == [28, 28]  # background-only videos: the background index
     d = load_ave(tmp_path, setting="weak", noisy=False)
     assert d["visual"].shape[0] == N and d["mil_labels"].shape == (N, 29)
 
@@ -66,13 +69,13 @@ def test_weak_setting_with_noisy_negatives(tmp_path):
 def test_missing_file(tmp_path):
     write_ave(tmp_path)
     (tmp_path / "audio_feature.h5").unlink()
-    with pytest.raises(AVEFormatError, match=r"audio_feature\.h5 not found.*avadataset.*Nx10x128.*Fix"):
+    with pytest.raises(AVEFormatError, match=r"audio_feature\.h5: AVE file not found.*avadataset.*Nx10x128.*Fix"):
         load_ave(tmp_path)
     (tmp_path / "labels_noisy.h5").unlink()
     write_ave(tmp_path)
     (tmp_path / "labels_noisy.h5").unlink()
     load_ave(tmp_path, setting="weak", noisy=False)  # not needed without the noisy videos
-    with pytest.raises(AVEFormatError, match=r"labels_noisy\.h5 not found"):
+    with pytest.raises(AVEFormatError, match=r"labels_noisy\.h5: AVE file not found"):
         load_ave(tmp_path, setting="weak")
 
 
@@ -86,33 +89,33 @@ def test_missing_root_and_unknown_setting(tmp_path):
 def test_wrong_key(tmp_path):
     write_ave(tmp_path)
     _write(tmp_path / "right_labels.h5", "labels", np.zeros((N, 10, 29), np.float32))
-    with pytest.raises(AVEFormatError, match=r"right_labels\.h5 has no dataset 'avadataset'.*'labels'"):
+    with pytest.raises(AVEFormatError, match=r"right_labels\.h5: no dataset 'avadataset'.*'labels'"):
         load_ave(tmp_path)
     write_ave(tmp_path)
     _write(tmp_path / "val_order.h5", "avadataset", np.array([3]))
-    with pytest.raises(AVEFormatError, match=r"val_order\.h5 has no dataset 'order'"):
+    with pytest.raises(AVEFormatError, match=r"val_order\.h5: no dataset 'order'"):
         load_ave(tmp_path)
 
 
 def test_wrong_shape(tmp_path):
     write_ave(tmp_path)
     _write(tmp_path / "visual_feature.h5", "avadataset", np.zeros((N, 10, 7, 7, 2048), np.float32))
-    with pytest.raises(AVEFormatError, match=r"visual_feature\.h5.*shape \(5, 10, 7, 7, 2048\).*Nx10x7x7x512"):
+    with pytest.raises(AVEFormatError, match=r"visual_feature\.h5: dataset 'avadataset' has shape \(5, 10, 7, 7, 2048\).*Nx10x7x7x512"):
         load_ave(tmp_path)
     write_ave(tmp_path)
     _write(tmp_path / "audio_feature.h5", "avadataset", np.zeros((N + 1, 10, 128), np.float32))
-    with pytest.raises(AVEFormatError, match="holds 6 videos"):
+    with pytest.raises(AVEFormatError, match=r"audio_feature\.h5: holds 6 videos but visual_feature\.h5 holds 5"):
         load_ave(tmp_path)
     write_ave(tmp_path)
     _write(tmp_path / "test_order.h5", "order", np.array([4, 9]))
-    with pytest.raises(AVEFormatError, match=r"test_order\.h5 indexes videos up to 9"):
+    with pytest.raises(AVEFormatError, match=r"test_order\.h5: indexes videos up to 9"):
         load_ave(tmp_path)
 
 
 def test_corrupt_file(tmp_path):
     write_ave(tmp_path)
     (tmp_path / "prob_label.h5").write_bytes(b"not an hdf5 file")
-    with pytest.raises(AVEFormatError, match=r"prob_label\.h5 is not a readable HDF5 file"):
+    with pytest.raises(AVEFormatError, match=r"prob_label\.h5: not a readable HDF5 file"):
         load_ave(tmp_path, setting="weak")
 
 
@@ -125,3 +128,63 @@ def test_runner_on_real_layout(tmp_path, monkeypatch):
     for setting in ("full", "weak"):
         _, res = ex.run(data, hp, "PSP", setting, seed=0, device="cpu")
         assert 0 <= res["test"] <= 1
+
+
+def test_one_error_class(tmp_path):
+    assert issubclass(AVEFormatError, DatasetFormatError)
+    with pytest.raises(DatasetFormatError, match="not a folder"):
+        load_ave(tmp_path / "nope")
+
+
+def test_chunked_read_equals_whole_file(tmp_path, monkeypatch):
+    write_ave(tmp_path)
+    monkeypatch.setattr(ave, "CHUNK", 2)  # 5 videos in chunks of 2, contiguous and scattered rows
+    with h5py.File(tmp_path / "visual_feature.h5") as f:
+        whole = f["avadataset"][()]
+    np.testing.assert_array_equal(ave.read_h5(tmp_path, "visual_feature.h5", dtype=np.float16),
+                                  whole.astype(np.float16))
+    np.testing.assert_array_equal(ave.read_h5(tmp_path, "visual_feature.h5", rows=[0, 2, 3, 4]), whole[[0, 2, 3, 4]])
+
+
+def test_subset_reads_only_the_chosen_videos(tmp_path):
+    write_ave(tmp_path)
+    with h5py.File(tmp_path / "visual_feature.h5") as f:
+        whole = f["avadataset"][()].astype(np.float16)
+    d = load_ave(tmp_path, videos={"train": 2})
+    assert len(d["ids"]) == 4 and len(d["splits"]["train"]) == 2 and d["split_sizes"]["train"] == 3
+    np.testing.assert_array_equal(d["visual"], whole[d["ids"]])
+    np.testing.assert_array_equal(d["segment_labels"], SEG[d["ids"]])
+    assert list(d["ids"][d["splits"]["test"]]) == [4]  # a split without a size: all of it
+    again = load_ave(tmp_path, videos={"train": 2})
+    np.testing.assert_array_equal(again["ids"], d["ids"])  # the same subset every time
+
+
+def test_videos_without_one_hot_labels_are_skipped_and_counted(tmp_path):
+    write_ave(tmp_path)
+    onehot = np.eye(NUM_CLASSES, dtype=np.float32)[SEG]
+    onehot[2, 4] = 0  # video 2 (train) has a segment without a label
+    _write(tmp_path / "right_labels.h5", "avadataset", onehot)
+    d = load_ave(tmp_path)
+    assert list(d["ids"][d["splits"]["train"]]) == [0, 1]
+    assert d["skipped"].counts() == {"train: segment labels not one-hot": 1}
+    assert "video 2" in d["skipped"].frame().to_string() and "1 videos skipped" in str(d["skipped"])
+    assert len(load_ave(write_ave(tmp_path))["skipped"]) == 0
+
+
+def test_real_features_are_standardized_in_place_with_train_statistics(tmp_path, monkeypatch):
+    monkeypatch.setattr(avlib.train, "DEFAULT_CACHE", tmp_path / "cache")
+    root = write_ave(tmp_path / "ave")
+    with h5py.File(root / "visual_feature.h5") as f:
+        raw = torch.as_tensor(f["avadataset"][()].astype(np.float16)).float()
+    tr = torch.tensor([0, 1, 2])
+    want = (raw - raw[tr].mean((0, 1, 2, 3))) / raw[tr].std((0, 1, 2, 3))  # the world's formula, in float32
+    data = ex.load_data("smoke", "cpu", data_root=root)
+    assert data.visual.dtype == torch.float16
+    torch.testing.assert_close(data.visual.float(), want, atol=2e-3, rtol=1e-3)
+
+
+def test_single_class_models_are_flagged():
+    import pandas as pd
+    assert ex.top_class_share(np.array([[28, 28, 3], [28, 28, 28]])) == pytest.approx(5 / 6)
+    runs = pd.DataFrame({"variant": ["PSP", "AVEL"], "top class (%)": [100.0, 66.8]})
+    assert list(ex.degenerate(runs).variant) == ["PSP"]

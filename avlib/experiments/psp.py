@@ -54,9 +54,16 @@ PAPER = {  # the paper's reported accuracies on real AVE (%), for side-by-side t
 
 
 def settings(scale: str) -> dict:
-    """Sizes per scale. ``paper``: the official code's 300 epochs, batch 128, lr 1e-3 ×0.8 every 60."""
+    """Sizes per scale. ``paper``: the official code's 300 epochs, batch 128, lr 1e-3 ×0.8 every 60.
+
+    ``real_videos``: how many videos of each official AVE split a real-data run reads (a fixed
+    subset, :func:`avlib.datasets.io.subsample`); ``paper`` reads all 3339 / 402 / 402.
+    """
     return {
         "n": pick(scale, smoke=60, book=1500, paper=4143),
+        # real AVE: videos read per official split (None = all); the denominators of paper scale are the official ones
+        "real_videos": pick(scale, smoke={"train": 48, "val": 16, "test": 16},
+                            book={"train": 1200, "val": 150, "test": 150}, paper=None),
         "epochs": pick(scale, smoke=2, book=8, paper=300),
         "batch_size": pick(scale, smoke=16, book=32, paper=128),
         "lr": pick(scale, smoke=3e-3, book=3e-3, paper=1e-3),
@@ -153,15 +160,22 @@ def load_data(scale: str, device="auto", data_root=None, n: int | None = None, p
               standardize: bool = True, **task_kw) -> Data:
     """World ``events`` features (``data_root=None``; ``task_kw`` are Events knobs) or real AVE.
 
+    Real AVE: the official splits, subsampled per split to ``settings(scale)["real_videos"]``
+    (only those videos are read); ``raw["skipped"]`` says what the loader left out. The cache
+    key holds :func:`avlib.repro.data_identity` (the files' content fingerprint) and the subset.
+
     ``standardize``: shift and scale every visual channel and audio dimension by the mean and
     std of the training split (the models then converge in few epochs; a deviation from the
     official code, which feeds the raw VGG features).
     """
     if data_root is not None:
         from ..datasets.ave import load_ave
-        raw = load_ave(data_root, setting="weak", noisy=False)
+        from ..repro import data_identity
+        sizes = settings(scale)["real_videos"]
+        raw = load_ave(data_root, setting="weak", noisy=False, videos=sizes)
         splits = {k: torch.as_tensor(v) for k, v in raw["splits"].items()}
-        key, weak = f"ave-{data_root}", torch.as_tensor(raw["weak_labels"])
+        key = f"ave-{data_identity(data_root)}-{sizes}"
+        weak = torch.as_tensor(raw["weak_labels"])
     else:
         n = n or settings(scale)["n"]
         raw, key, task = _world_features(n, scale, resolve_device(device), task_kw, progress)
@@ -175,14 +189,37 @@ def load_data(scale: str, device="auto", data_root=None, n: int | None = None, p
     visual, audio = torch.as_tensor(raw["visual"]), torch.as_tensor(raw["audio"]).float()
     if standardize:  # per-channel statistics of the training split only
         tr = splits["train"]
-        vm = visual[tr].float().mean((0, 1, 2, 3))
-        vs = visual[tr].float().std((0, 1, 2, 3)).clamp_min(1e-3)
-        visual = ((visual.float() - vm) / vs).half()
+        if data_root is None:  # the world's exact arithmetic (its committed numbers depend on it)
+            vm = visual[tr].float().mean((0, 1, 2, 3))
+            vs = visual[tr].float().std((0, 1, 2, 3)).clamp_min(1e-3)
+            visual = ((visual.float() - vm) / vs).half()
+        else:  # real AVE: in place, in chunks (no float32 copy of 4143 videos' maps; raw["visual"] shares it)
+            visual = _standardize_inplace(visual, tr)
         audio = (audio - audio[tr].mean((0, 1))) / audio[tr].std((0, 1)).clamp_min(1e-3)
         key += "-standardized"
     return Data(visual.half(), audio, labels,
                 torch.as_tensor(raw["event"]).bool(), weak if weak is not None else weak_labels(labels, K),
                 splits, list(raw["classes"]), key, raw)
+
+
+def _standardize_inplace(visual: torch.Tensor, tr: torch.Tensor, chunk: int = 64) -> torch.Tensor:
+    """Standardize a float16 (N, T, h, w, C) tensor per channel with the rows ``tr``'s mean and std, in place.
+
+    Sums in float64 over chunks of ``chunk`` videos: peak extra memory is one chunk in float64.
+    """
+    c = visual.shape[-1]
+    s1, s2, cnt = torch.zeros(c, dtype=torch.float64), torch.zeros(c, dtype=torch.float64), 0
+    for b in tr.split(chunk):
+        x = visual[b].double().reshape(-1, c)
+        s1 += x.sum(0)
+        s2 += (x * x).sum(0)
+        cnt += len(x)
+    mean = s1 / max(cnt, 1)
+    std = ((s2 - cnt * mean ** 2) / max(cnt - 1, 1)).clamp_min(0).sqrt().clamp_min(1e-3)
+    mean, std = mean.float(), std.float()
+    for s in range(0, len(visual), chunk):
+        visual[s:s + chunk] = ((visual[s:s + chunk].float() - mean) / std).half()
+    return visual
 
 
 @torch.no_grad()
@@ -272,6 +309,9 @@ def run(data: Data, hp: dict, variant: str = "PSP", setting: str = "full", seed:
 def grid(data: Data, hp: dict, rows: list[dict], seeds, device="auto", progress: bool = True) -> pd.DataFrame:
     """Run every row (a dict of :func:`run` keyword arguments plus labels) for every seed.
 
+    ``top class (%)``: the share of test segments given the model's most predicted class
+    (100 = a model that predicts one class; see :func:`degenerate`).
+
     ``device`` is resolved once; the features move to it once for the whole grid.
     """
     from tqdm.auto import tqdm
@@ -281,11 +321,27 @@ def grid(data: Data, hp: dict, rows: list[dict], seeds, device="auto", progress:
     for row, seed in tqdm(jobs, desc="runs", disable=not progress, leave=False):
         kw = {k: v for k, v in row.items() if k in ("variant", "setting", "lam", "tau", "weighting", "self_attention",
                                                    "renormalize")}
-        _, res = run(data, hp, seed=seed, device=device, **kw)
+        model, res = run(data, hp, seed=seed, device=device, **kw)
         records.append({**row, "seed": seed, "val": 100 * res["val"], "test": 100 * res["test"],
+                        "top class (%)": 100 * top_class_share(predict(model, data, data.splits["test"], device=device)),
                         "best_epoch": res["best_epoch"], "cached": res["cached"],
                         "val_curve": [100 * v for v in res["val_curve"]]})
     return pd.DataFrame(records)
+
+
+def top_class_share(pred) -> float:
+    """The fraction of predictions that are the most predicted class (1.0: a single-class model)."""
+    pred = np.asarray(pred).reshape(-1)
+    return float(np.bincount(pred).max() / len(pred)) if len(pred) else float("nan")
+
+
+#: a model whose most predicted class takes at least this share (%) of the test segments is flagged
+DEGENERATE_SHARE = 99.0
+
+
+def degenerate(runs: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a :func:`grid` whose model predicts (almost) one class: ``top class (%)`` ≥ :data:`DEGENERATE_SHARE`."""
+    return runs[runs["top class (%)"] >= DEGENERATE_SHARE]
 
 
 @torch.no_grad()
