@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,22 +78,23 @@ def fit(model: torch.nn.Module, train_batches: Callable[[int], Iterable], loss_f
     bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)
     for epoch in bar:
         model.train()
-        total, count = 0.0, 0
+        total, count = torch.zeros((), dtype=torch.float64, device=device), 0
         for batch in train_batches(epoch):
             batch = to_device(batch, device)
             opt.zero_grad(set_to_none=True)
             with torch.autocast(device.type, enabled=use_amp):
                 loss = loss_fn(model, batch)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"non-finite loss {loss.item()} at epoch {epoch}")
             scaler.scale(loss).backward()
             scaler.step(opt)
             scaler.update()
-            total += float(loss.detach())
+            total += loss.detach().double()   # summed on the device: no host sync per step
             count += 1
+        epoch_loss = float(total) / max(count, 1)   # one sync per epoch
+        if not math.isfinite(epoch_loss):
+            raise FloatingPointError(f"non-finite training loss at epoch {epoch} ({epoch_loss})")
         if scheduler is not None:
             scheduler.step()
-        hist.loss.append(total / max(count, 1))
+        hist.loss.append(epoch_loss)
         if val_fn is not None:
             model.eval()
             with torch.no_grad():

@@ -169,3 +169,21 @@ def test_shared_encoders_do_not_depend_on_the_callers_thread_count(tmp_path):
         return hashlib.md5(b"".join(p.detach().numpy().tobytes() for p in enc.visual.parameters())).hexdigest()
 
     assert digest(1) == digest(2)
+
+
+def test_fit_records_the_mean_batch_loss_and_stops_on_a_non_finite_one():
+    x, y = torch.randn(12, 3, generator=torch.Generator().manual_seed(0)), torch.arange(12) % 2
+    seed_everything(0)
+    model = torch.nn.Linear(3, 2)
+    seen = []
+
+    def loss_fn(m, batch):
+        loss = torch.nn.functional.cross_entropy(m(batch[0]), batch[1])
+        seen.append(float(loss))
+        return loss
+
+    hist = fit(model, lambda e: batches(x, y, batch_size=5), loss_fn, epochs=2, device="cpu", progress=False)
+    assert hist.loss[0] == sum(seen[:3]) / 3 and hist.loss[1] == sum(seen[3:]) / 3   # 3 batches per epoch
+    with pytest.raises(FloatingPointError, match="non-finite training loss at epoch 0"):
+        fit(model, lambda e: batches(x, y, batch_size=5), lambda m, b: m(b[0]).sum() * float("nan"), epochs=1,
+            device="cpu", progress=False)
