@@ -6,7 +6,6 @@ world chapter shows the result; the chapters rely on it landing in a useful rang
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 

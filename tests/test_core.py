@@ -90,6 +90,7 @@ def test_fit_learns_a_separable_problem_and_is_repeatable():
     (h1, m1), (h2, m2) = run(), run()
     assert h1.best_val > 0.95 and h1.loss[-1] < h1.loss[0]
     assert torch.equal(m1.weight, m2.weight), "same seed must give the same weights on CPU"
+    assert h1.loss == h2.loss and h1.val == h2.val, "and the same history"
 
 
 def test_ave_split_proportions_and_provenance():

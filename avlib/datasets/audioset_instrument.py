@@ -20,10 +20,9 @@ waveform. Samples have the structure of :class:`avlib.datasets.music.Music`'s.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from .io import DatasetFormatError, SkipLog, fail, read_audio, read_image, subsample
+from .io import DatasetFormatError, SkipLog, fail, read_audio, read_image, read_json, subsample
 from .music import _norm_to_box
 
 N_CATEGORIES = 13
@@ -40,14 +39,8 @@ def _fail(path, problem, fix="see the layout in avlib/datasets/audioset_instrume
 def read_boxes(path) -> dict:
     """Parse and validate ``audioset_box.json``."""
     path = Path(path)
-    if not path.is_file():
-        _fail(path, "box file not found", "copy the official audioset-instrument/audioset_box.json there")
-    try:
-        ann = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        _fail(path, f"not valid JSON ({err})", "copy the official box file again")
-    if not isinstance(ann, dict) or not ann:
-        _fail(path, "must be a non-empty JSON object keyed by '<ytid>/<second>'")
+    ann = read_json(path, dict, "object keyed by '<ytid>/<second>'",
+                    "copy the official audioset-instrument/audioset_box.json there", LAYOUT)
     for key, entry in ann.items():
         parts = key.split("/")
         if len(parts) != 2 or not parts[1].isdigit():

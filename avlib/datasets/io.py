@@ -41,6 +41,26 @@ def fail(path, problem: str, layout: str = "", fix: str = "see the layout in the
     raise error(f"{path}: {problem}.{where} Fix: {fix}")
 
 
+def read_json(path, kind: type, shape: str, missing_fix: str, layout: str = "",
+              error: type = DatasetFormatError):
+    """A released annotation JSON: a non-empty ``kind`` (``dict`` or ``list``), else a clear error.
+
+    ``shape`` describes the expected top level (for the message, e.g. ``"object keyed by
+    '<ytid>/<second>'"``); ``missing_fix`` says where the official file comes from.
+    """
+    import json
+    path = Path(path)
+    if not path.is_file():
+        fail(path, "annotation file not found", layout, missing_fix, error)
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        fail(path, f"not valid JSON ({err})", layout, "copy the official file again", error)
+    if not isinstance(data, kind) or not data:
+        fail(path, f"must be a non-empty JSON {shape}", layout, missing_fix, error)
+    return data
+
+
 def read_image(path, size: int, layout: str = "", error: type = DatasetFormatError) -> np.ndarray:
     """An image file → uint8 (size, size, 3), RGB, bilinear resize without cropping."""
     from PIL import Image, UnidentifiedImageError

@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import DatasetFormatError, SkipLog, fail, read_audio, read_image, subsample
+from .io import DatasetFormatError, SkipLog, fail, read_audio, read_image, read_json, subsample
 
 #: the official 11-class list (eval.py ``keylist``, sorted as there): class index = position
 MUSIC_CLASSES = ("accordion", "acoustic_guitar", "cello", "clarinet", "erhu", "flute", "saxophone",
@@ -81,15 +81,8 @@ def class_of(category_id, where="") -> int:
 def read_annotations(path) -> dict:
     """Parse and validate a released annotation JSON (``solotest.json`` / ``duettest.json``)."""
     path = Path(path)
-    if not path.is_file():
-        _fail(path, "annotation file not found",
-              "copy the official file there (music-exp/solotest.json, duettest.json)")
-    try:
-        ann = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        _fail(path, f"not valid JSON ({err})", "copy the official annotation file again")
-    if not isinstance(ann, dict) or not ann:
-        _fail(path, "must be a non-empty JSON object keyed by '<video>/frame_<NNN>/<xxxxx>.jpg'")
+    ann = read_json(path, dict, "object keyed by '<video>/frame_<NNN>/<xxxxx>.jpg'",
+                    "copy the official file there (music-exp/solotest.json, duettest.json)", LAYOUT, MusicFormatError)
     for key, entry in ann.items():
         parts = key.split("/")
         if len(parts) != 3 or not parts[1].startswith("frame_") or not parts[1][6:].isdigit() \

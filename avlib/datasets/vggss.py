@@ -31,11 +31,10 @@ Samples come out in the world's ``single_source`` structure: ``frame`` uint8 S×
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from .flickr import to_pixels
-from .io import SkipLog, fail, read_audio, read_image
+from .io import SkipLog, fail, read_audio, read_image, read_json
 
 LAYOUT = ("<data_root>/vggss/vggss.json (a list of {file, class, bbox: [[xmin, ymin, xmax, ymax] in 0..1]}), "
           "<data_root>/vggss/frames/<file>.jpg, <data_root>/vggss/audio/<file>.wav")
@@ -48,15 +47,8 @@ OFFICIAL_SIZE = 5158
 def read_vggss_json(path) -> list:
     """Parse and validate ``vggss.json``; returns the list of entries (boxes as written)."""
     path = Path(path)
-    if not path.is_file():
-        fail(path, "annotation file not found", LAYOUT,
-             "put the official vggss.json there (pass the folder that holds vggss/, not vggss/ itself)")
-    try:
-        ann = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        fail(path, f"not valid JSON ({err})", LAYOUT, "re-download the official vggss.json")
-    if not isinstance(ann, list) or not ann:
-        fail(path, "must be a non-empty JSON list of {file, class, bbox}", LAYOUT)
+    ann = read_json(path, list, "list of {file, class, bbox}",
+                    "put the official vggss.json there (pass the folder that holds vggss/, not vggss/ itself)", LAYOUT)
     for k, e in enumerate(ann):
         if not isinstance(e, dict) or not isinstance(e.get("file"), str) or "bbox" not in e:
             fail(path, f"entry {k} is not an object with a 'file' string and a 'bbox' list: {str(e)[:80]}", LAYOUT)

@@ -12,8 +12,6 @@
 """
 from __future__ import annotations
 
-import copy
-import dataclasses
 
 import numpy as np
 import pandas as pd
@@ -27,7 +25,7 @@ from ..metrics.sounding import evaluate_class_maps
 from ..models import dsol as M
 from ..models.dsol_baselines import BaselineNet, LVSBaseline
 from ..models.encoders import VisualEncoder
-from ..repro import data_identity, pick, seed_everything
+from ..repro import data_identity, pick
 from ..scorecard import mean_std
 from ..sources import dependencies
 from ..train import batches, train_or_load
