@@ -180,7 +180,7 @@ def test_fit_records_the_mean_batch_loss_and_stops_on_a_non_finite_one():
 
     def loss_fn(m, batch):
         loss = torch.nn.functional.cross_entropy(m(batch[0]), batch[1])
-        seen.append(float(loss))
+        seen.append(float(loss.detach()))
         return loss
 
     hist = fit(model, lambda e: batches(x, y, batch_size=5), loss_fn, epochs=2, device="cpu", progress=False)
