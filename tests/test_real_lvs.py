@@ -68,7 +68,7 @@ def real_run(tmp_path_factory):
 def test_chapter_on_real_files(real_run):
     root, nb, res = real_run
     prov = res["provenance"]
-    assert prov["data"] == X.DATA_NAME and prov["data_root"] == str(root)
+    assert prov["data"] == X.DATA_NAMES[("flickr", "vggss")] and prov["data_root"] == str(root)
     assert prov["data_fingerprint"] == fingerprint(root)
     # official denominators: the CSV's subset (not all 6 XMLs) and every JSON entry (the all-invalid one too)
     sizes = {r["test set"]: r for r in res["results"]["real_test_sets"]}
@@ -83,24 +83,41 @@ def test_chapter_on_real_files(real_run):
     assert "Test data: Flickr-SoundNet test (real files)" in text
     claims = {c["claim"]: c for c in res["results"]["claims"]}
     assert claims["hard negatives keep the peak off silent objects"]["verdict"] == "not testable"
-    assert all(c["data"] == X.DATA_NAME for c in claims.values())
+    assert all(c["data"] == X.DATA_NAMES[("flickr", "vggss")] for c in claims.values())
     assert {r["test"] for r in res["results"]["main"]} == {"flickr", "vggss"}
 
 
-@pytest.mark.parametrize("drop", ["vggss", "flickr", "parent"])
-def test_a_wrong_root_fails_in_the_first_cells(tmp_path, drop):
-    import shutil
-
+@pytest.mark.parametrize("root_of", ["subfolder", "another dataset"])
+def test_a_wrong_root_fails_in_the_first_cells(tmp_path, root_of):
     import papermill
     root = build_root(tmp_path / "data")
-    if drop == "parent":
+    if root_of == "subfolder":
         root = root / "vggss"                                  # the subfolder instead of its parent
     else:
-        shutil.rmtree(root / drop)
+        root = tmp_path / "ave"                                # another dataset's folder
+        root.mkdir()
+        (root / "visual_feature.h5").write_bytes(b"")
     with pytest.raises(papermill.PapermillExecutionError) as err:
         run_chapter("lvs", tmp_path, root)
     assert "flickr/Annotations/*.xml" in str(err.value) and "vggss/vggss.json" in str(err.value)
     assert err.value.exec_count <= 4                           # the parameter check, before anything runs
+
+
+def test_one_test_set_is_evaluated_alone_and_says_so(tmp_path):
+    """Only VGG-SS under data_root: its table and claims, the Flickr table skipped, the cross-set claim not testable."""
+    import shutil
+    root = build_root(tmp_path / "data")
+    shutil.rmtree(root / "flickr")
+    nb, res = run_chapter("lvs", tmp_path, root)
+    assert res["provenance"]["data"] == "VGG-SS" and X.test_sets(root) == ("vggss",)
+    assert {r["test"] for r in res["results"]["main"]} == {"vggss"}
+    text = shown_text(nb)
+    assert "No Flickr-SoundNet test under `data_root`" in text and "Skipped: no Flickr-SoundNet test" in text
+    assert "Test data: VGG-SS test (real files)" in text and "Test data: Flickr" not in text
+    claims = {c["claim"]: c for c in res["results"]["claims"]}
+    assert claims["the VGG-SS test is harder than Flickr"]["verdict"] == "not testable"
+    assert "measured on VGG-SS test" in claims["hard negatives boost localization"]["note"]
+    assert all(c["data"] == "VGG-SS" for c in claims.values())
 
 
 def test_changed_data_changes_the_key_and_the_evaluation(tmp_path):

@@ -22,6 +22,7 @@ import hashlib
 import json
 import math
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -38,12 +39,14 @@ from ..world import SingleSource
 
 #: the avlib files this runner imports, transitively: the cache key of its models
 MODULES = dependencies(__name__)
-#: what a ``data_root`` must hold: the Flickr-SoundNet and/or VGG-SS test sets (checked in the chapter's first cells)
-#: (both: the chapter's tables and claims compare the two; a missing one fails in the first cells)
-DATA_LAYOUT = {"name": "Flickr-SoundNet + VGG-SS test", "all_of": ["flickr/Annotations/*.xml", "vggss/vggss.json"],
+#: what a ``data_root`` must hold: the Flickr-SoundNet and/or VGG-SS test set (checked in the chapter's first cells);
+#: with one of them the chapter evaluates that one and says which tables and claims need the other
+DATA_LAYOUT = {"name": "Flickr-SoundNet or VGG-SS test", "any_of": ["flickr/Annotations/*.xml", "vggss/vggss.json"],
                "doc": "avlib/datasets/flickr.py, avlib/datasets/vggss.py and data/README.md"}
-#: the chapter's name of the real data (provenance, claims, the results file's name)
-DATA_NAME = "Flickr-SoundNet + VGG-SS"
+#: where each real test set lives under ``data_root`` (what :func:`test_sets` looks for)
+TEST_MARKERS = {"flickr": "flickr/Annotations/*.xml", "vggss": "vggss/vggss.json"}
+#: the chapter's name of the real data (provenance, claims, the results file's name), by the test sets present
+DATA_NAMES = {("flickr", "vggss"): "Flickr-SoundNet + VGG-SS", ("flickr",): "Flickr-SoundNet", ("vggss",): "VGG-SS"}
 #: what each test split is called in tables, on the world and on the real files
 TEST_NAMES = {"world": {"flickr": "Flickr-like", "vggss": "VGG-SS-like"},
               "real": {"flickr": "Flickr-SoundNet test", "vggss": "VGG-SS test"}}
@@ -196,10 +199,19 @@ def real_split(dataset, cfg: dict, encoders=None, data_id: str = "real") -> dict
     return split
 
 
-def real_tests(data_root, cfg: dict, encoders=None) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
-    """Both real test splits, a table of their sizes (official list → evaluated) and what was skipped.
+def test_sets(data_root) -> tuple:
+    """The test sets a chapter evaluates: both on the world (``None``); on real data those under ``data_root``."""
+    if data_root is None:
+        return tuple(TEST_MARKERS)
+    root = Path(data_root)
+    return tuple(k for k, pattern in TEST_MARKERS.items() if any(root.glob(pattern)))
 
-    Returns ``(splits, sizes, notes)``: ``splits["flickr"]``, ``splits["vggss"]``; ``sizes`` one row
+
+def real_tests(data_root, cfg: dict, encoders=None) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """The real test splits present under ``data_root`` (:func:`test_sets`), a table of their sizes
+    (official list → evaluated) and what was skipped.
+
+    Returns ``(splits, sizes, notes)``: ``splits["flickr"]`` and/or ``splits["vggss"]``; ``sizes`` one row
     per test set (test list, listed, skipped, evaluated); ``notes`` every :class:`SkipLog` row
     (missing media, corrupt or empty boxes, entries kept with an empty ground truth).
     """
@@ -209,6 +221,8 @@ def real_tests(data_root, cfg: dict, encoders=None) -> tuple[dict, pd.DataFrame,
     data_id = data_identity(data_root)
     splits, sizes, notes = {}, [], []
     for key, cls in (("flickr", FlickrSoundNet), ("vggss", VGGSS)):
+        if key not in test_sets(data_root):
+            continue
         ds = cls(data_root)
         splits[key] = real_split(ds, cfg, encoders, data_id)
         sizes.append({"test set": ds.title, "test list": ds.test_list, "listed": ds.listed,
