@@ -46,7 +46,7 @@ def official_lvs_ciou(heatmap: np.ndarray, gt_map: np.ndarray, resized: bool = F
 
     ``resized=True``: ``heatmap`` is already at the image size (skip the resize)."""
     H, W = gt_map.shape
-    value = -(heatmap if resized else cv2_resize_linear(heatmap.astype(np.float32), H, W))
+    value = -(heatmap.astype(np.float32) if resized else cv2_resize_linear(heatmap.astype(np.float32), H, W))
     vmin, vmax = value.min(), value.max()
     if not (vmax - vmin) == 0:
         value = (value - vmin) / (vmax - vmin)

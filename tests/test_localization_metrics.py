@@ -1,4 +1,7 @@
 """cIoU, success rate, AUC and ground-truth maps on hand-worked examples (avlib.metrics.localization)."""
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -6,6 +9,10 @@ import torch
 from avlib.metrics.localization import (THRESHOLDS, auc, binarize, box_mask, ciou, consensus_mask, evaluate_maps,
                                         normalize_maps, predict_mask, resize_maps, success_curve, success_rate,
                                         union_mask)
+
+_spec = importlib.util.spec_from_file_location("lvs_eval", Path(__file__).resolve().parents[1] / "benchmarks" / "lvs_eval.py")
+LVS_EVAL = importlib.util.module_from_spec(_spec)   # its official_lvs_ciou: the per-image LVS reference
+_spec.loader.exec_module(LVS_EVAL)
 
 
 def test_box_mask_slice_semantics():
@@ -126,22 +133,6 @@ def test_evaluate_maps_vectorised():
 
 # ---- per-image re-implementations of the official procedures (plain NumPy, the official operators) ----
 
-def official_lvs_ciou(resized: np.ndarray, gt_map: np.ndarray) -> float:
-    """hche11/Localizing-Visual-Sounds-the-Hard-Way test.py + utils.py, for a map already at the image size."""
-    value = -resized.astype(np.float32)                      # normalize_img(-heatmap_now)
-    vmin, vmax = value.min(), value.max()
-    if not (vmax - vmin) == 0:
-        value = (value - vmin) / (vmax - vmin)
-    pred = 1 - value
-    threshold = np.sort(pred.flatten())[int(pred.shape[0] * pred.shape[1] / 2)]
-    pred[pred > threshold] = 1
-    pred[pred < 1] = 0
-    infer_map = np.zeros(pred.shape)                         # Evaluator.cal_CIOU(pred, gt_map, 0.5)
-    infer_map[pred >= 0.5] = 1
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.sum(infer_map * gt_map) / (np.sum(gt_map) + np.sum(infer_map * (gt_map == 0)))
-
-
 def official_dsol_ciou(resized: np.ndarray, gt_map: np.ndarray, threshold: float = 0.1) -> float:
     """DTaoo/... music-exp/tools.py cal_ciou (eval.py / eval_duet.py use the same lines with 0.5 / 0.2).
     ``threshold * np.max(predmap)`` is a float64 product compared in float32 under NumPy 1.x (value-based
@@ -203,7 +194,7 @@ def test_lvs_median_rule_equals_the_official_per_image_code(S):
     rng = np.random.default_rng(S)
     maps = _degenerate_and_random_maps(S, rng)
     gt = _gts(len(maps), S, rng)
-    ref = np.array([official_lvs_ciou(m, g) for m, g in zip(maps, gt)])
+    ref = np.array([LVS_EVAL.official_lvs_ciou(m, g, resized=True) for m, g in zip(maps, gt)])
     res = evaluate_maps(maps, gt, rule="median", chunk=5)
     np.testing.assert_array_equal(res["ious"], ref)
     assert np.isnan(ref).any() and (ref == 0).any() and (ref > 0.3).any()   # the cases are exercised
@@ -239,7 +230,7 @@ def test_resize_matches_the_cv2_formula_up_to_float_rounding():
     gt = _gts(20, 32, rng)
     # end to end from 7×7: identical to the official procedure run on the same resized maps
     np.testing.assert_array_equal(evaluate_maps(maps, gt)["ious"],
-                                  [official_lvs_ciou(m, g) for m, g in zip(ours, gt)])
+                                  [LVS_EVAL.official_lvs_ciou(m, g, resized=True) for m, g in zip(ours, gt)])
     gt = (gt > 0).astype(np.float32)
     np.testing.assert_array_equal(evaluate_maps(maps, gt, rule="max_fraction")["ious"],
                                   [official_dsol_ciou(m, g) for m, g in zip(ours, gt)])
