@@ -60,9 +60,7 @@ def log_mel(wave, sample_rate: int = SAMPLE_RATE, win_ms: float = 25.0, hop_ms: 
         raise ValueError(f"log_mel needs a waveform with at least 2 samples, got shape {tuple(wave.shape)}")
     n_fft = int(round(sample_rate * win_ms / 1000))
     hop = int(round(sample_rate * hop_ms / 1000))
-    device = wave.device
-    if device.type == "cuda" and device.index is None:  # one cache entry per physical device
-        device = torch.device("cuda", torch.cuda.current_device())
+    device = wave.device   # a tensor's CUDA device carries its index: one cache entry per physical device
     # the STFT and the dB floor run in float32 even inside torch.autocast
     with torch.autocast(device.type, enabled=False) if device.type in ("cuda", "cpu") else nullcontext():
         return _mel_transform(sample_rate, n_fft, hop, n_mels, device)(wave)

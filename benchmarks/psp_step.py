@@ -30,7 +30,7 @@ import torch
 
 import avlib.train
 from avlib.experiments import psp as ex
-from avlib.losses import fully_loss, weak_labels
+from avlib.losses import weak_labels
 from avlib.models.psp import AVELocalizer
 from avlib.repro import resolve_device, seed_everything
 
@@ -78,7 +78,7 @@ def bare_step_time(data: ex.Data, hp: dict, device, steps: int = 20, warmup: int
         opt.zero_grad(set_to_none=True)
         with torch.autocast(device.type, enabled=amp):
             out = model(v, a)
-            loss = fully_loss(out["scores"], y, out["v_psp"], out["a_psp"], e, hp["lam"])
+            loss = ex.full_loss(out, y, e, hp["lam"])   # the runner's loss (L_avps on v_fc / a_fc)
         scaler.scale(loss).backward()
         scaler.step(opt)
         scaler.update()

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import DatasetFormatError, SkipLog, fail
+from .io import DatasetFormatError, SkipLog, fail, subsample
 
 T, NUM_CLASSES = 10, 29
 BACKGROUND = NUM_CLASSES - 1  #: the background index of ``right_labels.h5`` (and of a video with no event)
@@ -155,7 +155,6 @@ def load_ave(data_root, setting: str = "full", noisy: bool = True, dtype=np.floa
     ``*_noisy.h5`` files are appended (added to the train split only, ``video_label`` 28), as
     the official weak training does.
     """
-    from .io import subsample
     if setting not in ("full", "weak"):
         raise ValueError(f"unknown setting {setting!r}; use 'full' or 'weak'")
     if data_root is None:

@@ -129,7 +129,7 @@ class FlickrSoundNet:
                 fail(ann_dir, "no .xml annotation files", LAYOUT)
             self.test_list = (f"every XML in Annotations/ ({len(ids)}): no flickr_test.csv, so NOT the official "
                               f"{OFFICIAL_SIZE}-image test list")
-        self.listed, self.files = len(ids), [self.root / "Annotations" / f"{i}.xml" for i in ids]
+        self.listed = len(ids)
         self.items, self.skipped, self.box_notes = [], SkipLog("images"), SkipLog("box coordinates")
         for name in ids:
             for kind, ext in (("frames", "jpg"), ("audio", "wav")):
@@ -142,7 +142,6 @@ class FlickrSoundNet:
                     if any(v < 0 or v > BOX_SCALE for v in b):
                         self.box_notes.add(f"box coordinate outside 0..{BOX_SCALE} (cut at the image edge)", name)
                 self.items.append({"name": name, "boxes": boxes})
-                self.files += [self.root / "frames" / f"{name}.jpg", self.root / "audio" / f"{name}.wav"]
         if not self.items:
             fail(self.root, f"none of the {self.listed} listed images has its frame and audio", LAYOUT)
 

@@ -183,8 +183,8 @@ def _file_digest(path: Path, size: int) -> str:
     return h.hexdigest()
 
 
-def fingerprint(root, files=None) -> str:
-    """A 16-hex-digit fingerprint of a dataset folder (or of ``files`` under it).
+def fingerprint(root) -> str:
+    """A 16-hex-digit fingerprint of a dataset folder: every file under it.
 
     Annotation, label and feature files (:data:`CONTENT_SUFFIXES`) count by content (whole up
     to 32 MiB; larger ones by their size and 64 evenly spaced 64-KiB blocks); media files
@@ -194,12 +194,9 @@ def fingerprint(root, files=None) -> str:
     root = Path(root)
     if not root.is_dir():
         raise DatasetFormatError(f"{root}: not a folder; cannot fingerprint it")
-    paths = sorted(Path(p) for p in files) if files is not None else sorted(
-        Path(d) / f for d, _, fs in os.walk(root) for f in fs)
     h = hashlib.sha256()
-    for p in paths:
-        p = p if p.is_absolute() else root / p
-        if not p.is_file():
+    for p in sorted(Path(d) / f for d, _, fs in os.walk(root) for f in fs):
+        if not p.is_file():   # a broken link or a special file
             continue
         rel, size = p.relative_to(root).as_posix(), p.stat().st_size
         h.update(f"{rel}\0{size}\0".encode())

@@ -39,7 +39,6 @@ audio input is a log-mel pickle (``audio_frames/<video>/<NNN>.pkl``); this book'
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -105,14 +104,13 @@ def read_annotations(path) -> dict:
 
 def _read_labels(path) -> dict:
     """``MUSIC_solo_videos.json`` → {YouTube id: class index}."""
-    path = Path(path)
-    if not path.is_file():
-        _fail(path, "solo label file not found", "copy music-exp/data/MUSIC_label/MUSIC_solo_videos.json there")
+    shape = "object {'videos': {class: [ids]}}"
+    labels = read_json(path, dict, shape, "copy music-exp/data/MUSIC_label/MUSIC_solo_videos.json there", LAYOUT,
+                       MusicFormatError)
     try:
-        videos = json.loads(path.read_text())["videos"]
-        return {yt: MUSIC_CLASSES.index(c) for c, ids in videos.items() for yt in ids}
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as err:
-        _fail(path, f"not the official {{'videos': {{class: [ids]}}}} label file ({err!r})")
+        return {yt: MUSIC_CLASSES.index(c) for c, ids in labels["videos"].items() for yt in ids}
+    except (KeyError, TypeError, AttributeError, ValueError) as err:
+        _fail(path, f"not the official {shape} label file ({err!r})")
 
 
 def _norm_to_box(nb, S) -> tuple:

@@ -82,7 +82,7 @@ class VGGSS:
             fail(root, "data_root is not a folder", LAYOUT, "pass the folder that holds vggss/")
         self.root, self.image_size, self.load_media = root / "vggss", int(image_size), load_media
         entries = read_vggss_json(self.root / "vggss.json")
-        self.listed, self.files = len(entries), [self.root / "vggss.json"]
+        self.listed = len(entries)
         self.test_list = f"vggss.json ({len(entries)} entries; official: {OFFICIAL_SIZE})"
         self.entries, self.skipped, self.box_notes = [], SkipLog("clips"), SkipLog("boxes")
         for e in entries:
@@ -100,7 +100,6 @@ class VGGSS:
                 if not any(nonempty(b) for b in e["bbox"]):
                     self.box_notes.add("entry with no non-empty box: kept, empty ground truth (a failure)", name)
                 self.entries.append({"file": name, "class": e.get("class", ""), "boxes": e["bbox"]})
-                self.files += [self.root / "frames" / f"{name}.jpg", self.root / "audio" / f"{name}.wav"]
         if not self.entries:
             fail(self.root, f"none of the {self.listed} entries has its frame and audio", LAYOUT)
         self.classes = tuple(sorted({e["class"] for e in self.entries}))

@@ -126,7 +126,7 @@ def load_data(scale: str, data_root=None, device="cpu") -> dict:
     sc = settings(scale)
     enc = pretrained_encoders(sc["encoder_scale"], device)
     tasks = _world_tasks(sc) if data_root is None else _music_tasks(data_root, sc)
-    data = {"classes": getattr(tasks["solo_train"], "classes", None) or tasks["solo_train"].ds.classes,
+    data = {"classes": tasks["solo_train"].classes,
             "encoders": enc, "identity": identity, "skipped": skip_table(tasks)}
     for name, task in tasks.items():
         samples = [task[i] for i in range(len(task))]
@@ -185,14 +185,11 @@ def eval_single(maps, split: dict, size: int) -> dict:
     return {"iou@0.5": r["ciou"], "auc": r["auc"]}
 
 
-def eval_multi(class_maps, split: dict, size: int, protocol: str | None = None) -> dict:
+def eval_multi(class_maps, split: dict, size: int, split_name: str) -> dict:
     """Table 2's CIoU@0.3, AUC and NSA by the official protocol of the split (see
-    :mod:`avlib.metrics.sounding`): ``protocol`` is ``"synthetic"`` / ``"duet"`` or a split name
-    (``"mosaic_test"``, ``"duet_test"``, ``"silent2_test"``: ``duet*`` → ``"duet"``, the mosaics →
-    ``"synthetic"``). Without it: the split's ``"protocol"`` entry if any, else ``"synthetic"``."""
-    protocol = protocol or split.get("protocol", "synthetic")
-    if protocol not in ("synthetic", "duet"):
-        protocol = "duet" if str(protocol).startswith("duet") else "synthetic"
+    :mod:`avlib.metrics.sounding`): ``"duet"`` for the duet splits (``duet_test``), ``"synthetic"``
+    for the mosaics (``mosaic_test``, ``silent2_test``, …)."""
+    protocol = "duet" if split_name.startswith("duet") else "synthetic"
     r = evaluate_class_maps(class_maps, split["objects"], split["sounding"], size, protocol=protocol)
     return {k: v for k, v in r.items() if k != "cious"}
 
@@ -253,7 +250,7 @@ def run_dsol(data: dict, scale: str, seed: int = 0, backbone: str = "pretrained"
     for name in splits:
         split = data[name]
         s, _ = M.predict_class_maps(stage2, vin(split), split["afeat"])
-        r = eval_multi(M.cluster_maps_to_classes(s, mapping, Kc), split, S, protocol=name)
+        r = eval_multi(M.cluster_maps_to_classes(s, mapping, Kc), split, S, name)
         out.update({f"{name.removesuffix('_test')}/{k}": v for k, v in r.items()})
     if keep_model:
         out.update(stage1=stage1, stage2=stage2, mapping=mapping, cfg=cfg, test_infer=te)
@@ -309,24 +306,17 @@ def run_baseline(data: dict, scale: str, kind: str, seed: int = 0, splits=("mosa
         split = data[name]
         m = model.maps(split["vfeat"], split["afeat"])
         class_maps = m[:, None].expand(-1, data["num_classes"], -1, -1)
-        r = eval_multi(class_maps, split, S, protocol=name)
+        r = eval_multi(class_maps, split, S, name)
         out.update({f"{name.removesuffix('_test')}/{k}": v for k, v in r.items()})
     return out
 
 
 # ---- tables -----------------------------------------------------------------------------------
 
-def run_rows(rows: dict, seeds, fn, progress=None, device=None) -> pd.DataFrame:
-    """Run ``fn(seed=..., **row_kwargs)`` (and ``device=device`` when given) for every row and
-    seed; a long DataFrame of metrics."""
-    records = []
-    extra = {} if device is None else {"device": device}
-    for name, kw in rows.items():
-        for seed in seeds:
-            r = fn(seed=seed, **kw, **extra)
-            records.append({"row": name, **{k: v for k, v in r.items() if np.isscalar(v)}})
-            if progress:
-                progress(name, seed)
+def run_rows(rows: dict, seeds, fn) -> pd.DataFrame:
+    """Run ``fn(seed=..., **row_kwargs)`` for every row and seed; a long DataFrame of metrics."""
+    records = [{"row": name, **{k: v for k, v in fn(seed=seed, **kw).items() if np.isscalar(v)}}
+               for name, kw in rows.items() for seed in seeds]
     return pd.DataFrame(records)
 
 

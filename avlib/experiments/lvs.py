@@ -41,10 +41,10 @@ from ..world import SingleSource
 MODULES = dependencies(__name__)
 #: what a ``data_root`` must hold: the Flickr-SoundNet and/or VGG-SS test set (checked in the chapter's first cells);
 #: with one of them the chapter evaluates that one and says which tables and claims need the other
-DATA_LAYOUT = {"name": "Flickr-SoundNet or VGG-SS test", "any_of": ["flickr/Annotations/*.xml", "vggss/vggss.json"],
-               "doc": "avlib/datasets/flickr.py, avlib/datasets/vggss.py and data/README.md"}
 #: where each real test set lives under ``data_root`` (what :func:`test_sets` looks for)
 TEST_MARKERS = {"flickr": "flickr/Annotations/*.xml", "vggss": "vggss/vggss.json"}
+DATA_LAYOUT = {"name": "Flickr-SoundNet or VGG-SS test", "any_of": list(TEST_MARKERS.values()),
+               "doc": "avlib/datasets/flickr.py, avlib/datasets/vggss.py and data/README.md"}
 #: the chapter's name of the real data (provenance, claims, the results file's name), by the test sets present
 DATA_NAMES = {("flickr", "vggss"): "Flickr-SoundNet + VGG-SS", ("flickr",): "Flickr-SoundNet", ("vggss",): "VGG-SS"}
 #: what each test split is called in tables, on the world and on the real files
@@ -220,8 +220,9 @@ def real_tests(data_root, cfg: dict, encoders=None) -> tuple[dict, pd.DataFrame,
     from ..repro import data_identity
     data_id = data_identity(data_root)
     splits, sizes, notes = {}, [], []
+    present = test_sets(data_root)
     for key, cls in (("flickr", FlickrSoundNet), ("vggss", VGGSS)):
-        if key not in test_sets(data_root):
+        if key not in present:
             continue
         ds = cls(data_root)
         splits[key] = real_split(ds, cfg, encoders, data_id)

@@ -25,6 +25,7 @@ from torchvision.ops import roi_align
 from tqdm.auto import tqdm
 
 from ..audio import image_to_tensor
+from ..datasets.dcase import SPLIT_FILES
 from ..metrics.multilabel import evaluate_tagging, micro_prf, apply_thresholds, tune_thresholds
 from ..models.mil import MILNet, class_balanced_batches
 from ..proposals import audio_window_times, audio_windows, edge_box_proposals, box_iou_matrix, window_truth
@@ -35,8 +36,7 @@ from ..train import DEFAULT_CACHE, atomic_save, fit, train_or_load
 #: the avlib files this runner imports, transitively: the cache key of its models and features
 MODULES = dependencies(__name__)
 #: what a DCASE 2017 task 4 ``data_root`` must hold (checked in the chapter's first cells)
-DATA_LAYOUT = {"name": "DCASE 2017 task 4", "all_of": ["groundtruth_weak_label_training_set.csv",
-               "groundtruth_weak_label_testing_set.csv", "groundtruth_weak_label_evaluation_set.csv"],
+DATA_LAYOUT = {"name": "DCASE 2017 task 4", "all_of": list(SPLIT_FILES.values()),
                "doc": "avlib/datasets/dcase.py and data/README.md"}
 
 FEATURES_VERSION = 1

@@ -237,6 +237,12 @@ def predict(model, data: Data, idx, batch_size: int = 256, device=None) -> np.nd
     return torch.cat(out).cpu().numpy()
 
 
+def full_loss(out: dict, labels, event, lam: float):
+    """The fully supervised loss of :func:`run` (Eq. 10 + λ·Eq. 11): L_avps on the layer-normalised
+    terms of Eq. 4 (``v_fc``/``a_fc``), where the official code computes it."""
+    return fully_loss(out["scores"], labels, out["v_fc"], out["a_fc"], event, lam)
+
+
 def accuracy(model, data: Data, split: str, device=None) -> float:
     """Segment accuracy on ``split`` (the forward passes on ``device``; ``None``: the model's device)."""
     idx = data.splits[split]
@@ -277,10 +283,7 @@ def run(data: Data, hp: dict, variant: str = "PSP", setting: str = "full", seed:
     def loss_fn(m, b):
         v, a, y, e, w = b
         out = m(v, a)
-        if setting == "full":
-            # L_avps on the layer-normalised terms of Eq. 4, where the official code computes it
-            return fully_loss(out["scores"], y, out["v_fc"], out["a_fc"], e, lam)
-        return weak_bce(out["video_prob"], w)
+        return full_loss(out, y, e, lam) if setting == "full" else weak_bce(out["video_prob"], w)
 
     def train(model):
         # the features move to the training device once (kept on ``data`` for the next run);
@@ -295,10 +298,12 @@ def run(data: Data, hp: dict, variant: str = "PSP", setting: str = "full", seed:
                    loss_fn, epochs=hp["epochs"], optimizer=opt, scheduler=sched,
                    val_fn=lambda m: accuracy(m, dd, "val", device), device=device, progress=progress,
                    desc=f"{setting} {variant}")
-        test = accuracy(model, dd, "test", device)
+        te = dd.splits["test"]
+        pred = predict(model, dd, te, device=device)
         model.cpu()
         return {"loss": hist.loss, "val_curve": hist.val, "best_epoch": hist.best_epoch, "val": hist.best_val,
-                "test": test}
+                "test": segment_accuracy(pred, dd.labels[te.to(dd.labels.device)].cpu().numpy()),
+                "top_class": top_class_share(pred)}
 
     name = f"psp-{setting}"  # the config holds the variant, so equal rows of two tables share a model
     model, res, hit = train_or_load(name, config, lambda: AVELocalizer(cfg), train, modules=MODULES, seed=seed,
@@ -321,9 +326,9 @@ def grid(data: Data, hp: dict, rows: list[dict], seeds, device="auto", progress:
     for row, seed in tqdm(jobs, desc="runs", disable=not progress, leave=False):
         kw = {k: v for k, v in row.items() if k in ("variant", "setting", "lam", "tau", "weighting", "self_attention",
                                                    "renormalize")}
-        model, res = run(data, hp, seed=seed, device=device, **kw)
+        _, res = run(data, hp, seed=seed, device=device, **kw)
         records.append({**row, "seed": seed, "val": 100 * res["val"], "test": 100 * res["test"],
-                        "top class (%)": 100 * top_class_share(predict(model, data, data.splits["test"], device=device)),
+                        "top class (%)": 100 * res["top_class"],
                         "best_epoch": res["best_epoch"], "cached": res["cached"],
                         "val_curve": [100 * v for v in res["val_curve"]]})
     return pd.DataFrame(records)
