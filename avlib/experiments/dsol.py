@@ -313,9 +313,11 @@ def run_baseline(data: dict, scale: str, kind: str, seed: int = 0, splits=("mosa
 
 # ---- tables -----------------------------------------------------------------------------------
 
-def run_rows(rows: dict, seeds, fn) -> pd.DataFrame:
-    """Run ``fn(seed=..., **row_kwargs)`` for every row and seed; a long DataFrame of metrics."""
-    records = [{"row": name, **{k: v for k, v in fn(seed=seed, **kw).items() if np.isscalar(v)}}
+def run_rows(rows: dict, seeds, fn, device=None) -> pd.DataFrame:
+    """Run ``fn(seed=..., **row_kwargs)`` (and ``device=device`` when given) for every row and seed;
+    a long DataFrame of metrics."""
+    extra = {} if device is None else {"device": device}
+    records = [{"row": name, **{k: v for k, v in fn(seed=seed, **kw, **extra).items() if np.isscalar(v)}}
                for name, kw in rows.items() for seed in seeds]
     return pd.DataFrame(records)
 
