@@ -72,21 +72,25 @@ def pick(scale: str, **by_scale):
     return by_scale[scale]
 
 
-def resolve_device(device: str = "auto") -> torch.device:
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """Map ``"auto"`` to CUDA when available (else CPU); validate explicit names.
 
-    A ``torch.device`` passes through unchanged.
+    The result is canonical: ``cuda`` becomes ``cuda:<current device>``, so that it compares
+    equal to the device of the tensors it creates (a ``torch.device`` is canonicalised too).
     """
-    if isinstance(device, torch.device):
-        return device
-    if device not in DEVICES:
-        raise ValueError(f"unknown device {device!r}; valid devices are {', '.join(DEVICES)}")
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but torch.cuda.is_available() is False; "
-                         "use device='cpu' or 'auto'")
-    return torch.device(device)
+    if not isinstance(device, torch.device):
+        if device not in DEVICES:
+            raise ValueError(f"unknown device {device!r}; valid devices are {', '.join(DEVICES)}")
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = torch.device(device)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError("device 'cuda' was asked for but torch.cuda.is_available() is False; "
+                             "use device='cpu' or 'auto'")
+        if device.index is None:
+            return torch.device("cuda", torch.cuda.current_device())
+    return device
 
 
 def check_seeds(seeds):

@@ -26,13 +26,20 @@ from .sources import PACKAGE_DIR, source_hash
 DEFAULT_CACHE = Path(os.environ.get("AVLIB_CACHE", Path(__file__).resolve().parents[1] / "data" / "cache"))
 
 
-def batches(*tensors: torch.Tensor, batch_size: int, shuffle: bool = False, seed: int = 0):
-    """Yield tuples of aligned mini-batches; a seeded permutation when ``shuffle``."""
+def batches(*tensors: torch.Tensor, batch_size: int, shuffle: bool = False, seed: int = 0, index=None):
+    """Yield tuples of aligned mini-batches of the rows ``index`` (default: all rows) of ``tensors``.
+
+    ``shuffle``: a seeded CPU permutation of those rows (the same on every device), moved once
+    to the tensors' device, where the batches are gathered (no copy of the subset first).
+    """
     n = len(tensors[0])
     if any(len(t) != n for t in tensors):
         raise ValueError(f"tensors must share their first dimension, got {[len(t) for t in tensors]}")
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)) if shuffle else torch.arange(n)
-    for start in range(0, n, batch_size):
+    rows = torch.arange(n) if index is None else torch.as_tensor(index).cpu()
+    if shuffle:
+        rows = rows[torch.randperm(len(rows), generator=torch.Generator().manual_seed(seed))]
+    order = rows.to(tensors[0].device)
+    for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
         yield tuple(t[idx] for t in tensors)
 
@@ -69,7 +76,7 @@ def fit(model: torch.nn.Module, train_batches: Callable[[int], Iterable], loss_f
     loss. With ``val_fn`` (higher is better) the model ends with its best validation
     state. ``optimizer`` defaults to Adam(lr, weight_decay).
     """
-    device = resolve_device(device) if isinstance(device, str) else device
+    device = resolve_device(device)
     model.to(device)
     opt = optimizer or torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     use_amp = device.type == "cuda"
@@ -114,7 +121,7 @@ def fit(model: torch.nn.Module, train_batches: Callable[[int], Iterable], loss_f
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, eval_batches: Iterable, fn: Callable, device="auto") -> list:
     """Run ``fn(model, batch)`` over batches in eval mode and collect the results."""
-    device = resolve_device(device) if isinstance(device, str) else device
+    device = resolve_device(device)
     model.to(device).eval()
     return [fn(model, to_device(b, device)) for b in eval_batches]
 

@@ -15,7 +15,16 @@ def test_unknown_scale_and_device_raise_naming_valid_values():
         check_scale("huge")
     with pytest.raises(ValueError, match="auto, cpu, cuda"):
         resolve_device("tpu")
-    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("cpu") == torch.device("cpu") == resolve_device(torch.device("cpu"))
+    # one canonical device: "cuda" / torch.device("cuda") become cuda:<current>, equal to their tensors' device
+    for asked in ("cuda", torch.device("cuda"), "auto"):
+        if torch.cuda.is_available():
+            assert resolve_device(asked) == torch.zeros(1, device="cuda").device
+        elif asked == "auto":
+            assert resolve_device(asked) == torch.device("cpu")
+        else:
+            with pytest.raises(ValueError, match="is_available"):
+                resolve_device(asked)
     assert pick("book", smoke=1, book=2, paper=3) == 2
     with pytest.raises(ValueError, match="missing"):
         pick("book", smoke=1, book=2)

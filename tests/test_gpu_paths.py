@@ -177,15 +177,16 @@ def test_psp_data_moves_to_a_device_once():
     assert on.visual.dtype == torch.float16 and data.visual.device.type == "cpu"
 
 
-def test_psp_index_batches_equal_the_subset_batches():
-    from avlib.experiments import psp as ex
+def test_batches_of_an_index_equal_the_batches_of_the_subset():
+    # PSP trains on the rows of its split in place (batches(..., index=)): the same batches as on a copy
     from avlib.train import batches
     data = _toy_psp()
     tr = data.splits["train"]
     ts = (data.visual, data.audio, data.labels)
-    for got, ref in zip(ex.index_batches(*ts, index=tr, batch_size=6, seed=5),
+    for got, ref in zip(batches(*ts, index=tr, batch_size=6, shuffle=True, seed=5),
                         batches(*(t[tr] for t in ts), batch_size=6, shuffle=True, seed=5), strict=True):
         assert all(torch.equal(x, y) for x, y in zip(got, ref))
+    assert [len(b[0]) for b in batches(*ts, index=tr, batch_size=6)] == [6] * (len(tr) // 6) + [len(tr) % 6] * bool(len(tr) % 6)
 
 
 def test_psp_run_and_grid_take_a_torch_device(tmp_path, monkeypatch):

@@ -149,19 +149,6 @@ def official_summary(ious):
     return np.sum(np.array(ious) >= 0.5) / len(ious), sk_auc([0.05 * i for i in range(21)], results)
 
 
-def cv2_linear(m: np.ndarray, H: int, W: int) -> np.ndarray:
-    """cv2.resize(m, (W, H), INTER_LINEAR) for float32: pixel-centre sampling, border clamped."""
-    def axis(n_in, n_out):
-        f = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
-        i0 = np.clip(np.floor(f).astype(int), 0, n_in - 1)
-        a = np.clip(f - i0, 0, 1).astype(np.float32)
-        return i0, np.minimum(i0 + 1, n_in - 1), a
-    y0, y1, b = axis(m.shape[0], H)
-    x0, x1, a = axis(m.shape[1], W)
-    rows = m[:, x0] * (1 - a) + m[:, x1] * a
-    return rows[y0] * (1 - b)[:, None] + rows[y1] * b[:, None]
-
-
 def _degenerate_and_random_maps(S: int, rng) -> np.ndarray:
     maps = [rng.standard_normal((S, S)),                                    # random, both signs
             1 / (1 + np.exp(-rng.standard_normal((S, S)))),                 # sigmoid: positive minimum
@@ -218,22 +205,64 @@ def test_max_fraction_rule_equals_the_official_per_image_code(threshold):
     assert (raw >= old).all() and raw.sum() > old.sum()
 
 
-def test_resize_matches_the_cv2_formula_up_to_float_rounding():
-    # torch's bilinear kernel and cv2's INTER_LINEAR sample the same points with the same weights but may
-    # round the two products differently in the last bit (fused multiply-add; cv2's own SIMD paths differ by
-    # CPU), so resized values agree to ~1 ulp, not bit for bit: that is the only tolerance in these tests.
+@pytest.mark.parametrize("low,size", [(7, 32), (14, 224), (5, 13), (20, 16)])
+def test_resize_equals_the_cv2_formula_bit_for_bit(low, size):
+    # cv2's INTER_LINEAR (horizontal then vertical, float32, benchmarks/lvs_eval.py): same values to the last bit,
+    # upsampling by powers of two and by odd ratios, and downsampling
+    rng = np.random.default_rng(low)
+    maps = rng.standard_normal((6, low, low)).astype(np.float32)
+    np.testing.assert_array_equal(resize_maps(maps, size).numpy(),
+                                  np.stack([LVS_EVAL.cv2_resize_linear(m, size, size) for m in maps]))
+
+
+def test_end_to_end_from_low_resolution_equals_the_official_loop():
+    # from 7×7 maps: the whole official procedure (resize included) image for image, NaNs and ties included
     rng = np.random.default_rng(3)
-    maps = rng.standard_normal((20, 7, 7)).astype(np.float32)
-    ours = resize_maps(maps, 32).numpy()
-    ref = np.stack([cv2_linear(m, 32, 32) for m in maps])
-    np.testing.assert_allclose(ours, ref, rtol=0, atol=4 * np.finfo(np.float32).eps * np.abs(maps).max())
-    gt = _gts(20, 32, rng)
-    # end to end from 7×7: identical to the official procedure run on the same resized maps
+    maps = np.concatenate([_degenerate_and_random_maps(7, rng), rng.standard_normal((20, 7, 7)).astype(np.float32)])
+    gt = _gts(len(maps), 32, rng)
     np.testing.assert_array_equal(evaluate_maps(maps, gt)["ious"],
-                                  [LVS_EVAL.official_lvs_ciou(m, g, resized=True) for m, g in zip(ours, gt)])
+                                  [LVS_EVAL.official_lvs_ciou(m, g) for m, g in zip(maps, gt)])
     gt = (gt > 0).astype(np.float32)
     np.testing.assert_array_equal(evaluate_maps(maps, gt, rule="max_fraction")["ious"],
-                                  [official_dsol_ciou(m, g) for m, g in zip(ours, gt)])
+                                  [official_dsol_ciou(LVS_EVAL.cv2_resize_linear(m, 32, 32), g) for m, g in zip(maps, gt)])
+
+
+@pytest.mark.parametrize("rule,normalize", [("median", None), ("median", False), ("max_fraction", None),
+                                            ("max_fraction", True)])
+def test_compiled_evaluation_equals_the_torch_steps(rule, normalize):
+    # evaluate_maps (avlib.metrics.fused) and ciou(predict_mask(...)) (torch, used for figures and the class-aware
+    # metrics) are two codings of one procedure: equal for every rule and option, on a chunk boundary too
+    rng = np.random.default_rng(11)
+    maps = _degenerate_and_random_maps(6, rng)
+    gt = _gts(len(maps), 24, rng)
+    ious = evaluate_maps(maps, gt, rule=rule, normalize=normalize, chunk=4)["ious"]
+    np.testing.assert_array_equal(ious, ciou(predict_mask(maps, 24, rule, None, normalize), gt))
+    assert np.isfinite(ious).sum() > 20 and len(np.unique(ious[np.isfinite(ious)])) > 10
+
+
+def test_radix_selection_is_the_sorted_order_statistic():
+    from avlib.metrics.fused import kth_smallest
+    rng = np.random.default_rng(0)
+    cand, hist = np.empty(4000, np.int64), np.empty((4, 2048), np.int64)
+    cases = [rng.standard_normal(4000), np.round(rng.standard_normal(3001) * 2),          # many ties
+             np.full(17, -0.25), np.array([0.0, -0.0, -0.0, 0.0, 1e-45, -1e-45]),      # signed zeros, subnormals
+             np.array([3.0]), rng.uniform(0.5, 0.5 + 1e-6, 999),                        # one value; one binade
+             -np.abs(rng.standard_normal(500)) * 1e30]
+    for values in cases:
+        v = values.astype(np.float32)
+        for k in {0, len(v) // 2, len(v) - 1, int(rng.integers(len(v)))}:
+            assert kth_smallest(v, k, cand, hist) == np.sort(v)[k]
+
+
+def test_evaluation_rejects_non_finite_maps_and_bad_shapes():
+    maps, gt = np.zeros((2, 4, 4), np.float32), np.ones((2, 8, 8), np.float32)
+    maps[1, 2, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        evaluate_maps(maps, gt)
+    with pytest.raises(ValueError, match="unknown binarisation rule"):
+        evaluate_maps(maps[:1], gt[:1], rule="otsu")
+    with pytest.raises(ValueError, match=r"\(N, H, W\)"):
+        evaluate_maps(maps[:1], gt[:1, 0])
 
 
 def test_success_thresholds_are_the_official_floats():

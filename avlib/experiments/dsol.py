@@ -25,7 +25,7 @@ from ..metrics.sounding import evaluate_class_maps
 from ..models import dsol as M
 from ..models.dsol_baselines import BaselineNet, LVSBaseline
 from ..models.encoders import VisualEncoder
-from ..repro import data_identity, pick
+from ..repro import data_identity, pick, resolve_device
 from ..scorecard import mean_std
 from ..sources import dependencies
 from ..train import batches, train_or_load
@@ -209,7 +209,7 @@ def run_dsol(data: dict, scale: str, seed: int = 0, backbone: str = "pretrained"
     Each split in ``splits``: ``<split>/ciou@0.3``, ``<split>/auc``, ``<split>/nsa``.
     Both stages train on ``device`` (the features stay on the CPU; batches are moved).
     """
-    device = torch.device(device)
+    device = resolve_device(device)
     sc = settings(scale)
     base = dict(stage1_epochs=sc["stage1_epochs"], stage2_epochs=sc["stage2_epochs"], lr=sc["lr"],
                 n_clusters=data["num_classes"], seed=seed)
@@ -272,7 +272,7 @@ def run_baseline(data: dict, scale: str, kind: str, seed: int = 0, splits=("mosa
     """Object-that-sound-style (``"ots"``), Attention-style (``"attention"``) or the LVS chapter's
     model (``"lvs"``, :mod:`avlib.models.lvs`) trained on solo (on ``device``), then its one
     class-agnostic map used for every class of the multi-source scenes."""
-    device = torch.device(device)
+    device = resolve_device(device)
     sc = settings(scale)
     solo, S = data["solo_train"], data["image_size"]
     C, D = solo["vfeat"].shape[1], solo["afeat"].shape[1]

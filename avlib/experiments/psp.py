@@ -22,7 +22,7 @@ from ..metrics.classification import segment_accuracy
 from ..models.psp import AVELocalizer, PSPConfig
 from ..repro import pick, resolve_device
 from ..sources import dependencies
-from ..train import fit, train_or_load
+from ..train import batches, fit, train_or_load
 
 #: the avlib files this runner imports, transitively: the cache key of its models
 MODULES = dependencies(__name__)
@@ -115,7 +115,7 @@ class Data:
 
         Returns ``self`` when they are there already (on the CPU: no copy, same numbers).
         """
-        device = _canonical(resolve_device(device))
+        device = resolve_device(device)
         if self.visual.device == device:
             return self
         key = str(device)
@@ -124,27 +124,6 @@ class Data:
                 self, visual=self.visual.to(device), audio=self.audio.to(device), labels=self.labels.to(device),
                 event=self.event.to(device), weak=self.weak.to(device), _resident={})
         return self._resident[key]
-
-
-def _canonical(device: torch.device) -> torch.device:
-    """``cuda`` → ``cuda:<current>``, so that a device compares equal to its tensors' device."""
-    if device.type == "cuda" and device.index is None:
-        return torch.device(device.type, torch.cuda.current_device())
-    return device
-
-
-def index_batches(*tensors: torch.Tensor, index: torch.Tensor, batch_size: int, seed: int):
-    """Shuffled mini-batches of the rows ``index`` of ``tensors``, gathered where the tensors live.
-
-    The same batches as ``avlib.train.batches(*(t[index] for t in tensors), shuffle=True,
-    seed=seed)`` (one seeded CPU permutation) without copying the subset first; the
-    permutation moves to the tensors' device once per epoch.
-    """
-    n = len(index)
-    order = index[torch.randperm(n, generator=torch.Generator().manual_seed(seed))].to(tensors[0].device)
-    for start in range(0, n, batch_size):
-        idx = order[start:start + batch_size]
-        yield tuple(t[idx] for t in tensors)
 
 
 def _world_features(n, scale, device, task_kw, progress):
@@ -229,7 +208,7 @@ def predict(model, data: Data, idx, batch_size: int = 256, device=None) -> np.nd
     The features are used where :meth:`Data.to` keeps them on that device; only the
     predictions come back to the host, once.
     """
-    device = _model_device(model) if device is None else _canonical(resolve_device(device))
+    device = _model_device(model) if device is None else resolve_device(device)
     model.to(device).eval()
     dd = data.to(device)
     idx = torch.as_tensor(idx).to(device)
@@ -271,7 +250,7 @@ def run(data: Data, hp: dict, variant: str = "PSP", setting: str = "full", seed:
     ``lam``: λ of Eq. 10 (full setting; default ``hp["lam"]``, 0 for L_ce alone).
     ``overrides``: :class:`PSPConfig` fields (``tau=``, ``weighting=``, ...).
     """
-    device = _canonical(resolve_device(device))
+    device = resolve_device(device)
     lam = hp["lam"] if lam is None else lam
     cfg = model_config(data, hp, variant, setting, **overrides)
     if setting == "weak":
@@ -293,8 +272,8 @@ def run(data: Data, hp: dict, variant: str = "PSP", setting: str = "full", seed:
         opt = torch.optim.Adam(model.parameters(), lr=hp["lr"])
         every, until = hp["decay_every"], hp["decay_until"]
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: 0.8 ** (min(e, until) // every))
-        hist = fit(model, lambda e: index_batches(*train_set, index=tr, batch_size=hp["batch_size"],
-                                                  seed=seed * 1000 + e),
+        hist = fit(model, lambda e: batches(*train_set, index=tr, batch_size=hp["batch_size"], shuffle=True,
+                                            seed=seed * 1000 + e),
                    loss_fn, epochs=hp["epochs"], optimizer=opt, scheduler=sched,
                    val_fn=lambda m: accuracy(m, dd, "val", device), device=device, progress=progress,
                    desc=f"{setting} {variant}")
@@ -320,7 +299,7 @@ def grid(data: Data, hp: dict, rows: list[dict], seeds, device="auto", progress:
     ``device`` is resolved once; the features move to it once for the whole grid.
     """
     from tqdm.auto import tqdm
-    device = _canonical(resolve_device(device))
+    device = resolve_device(device)
     records = []
     jobs = [(r, s) for r in rows for s in seeds]
     for row, seed in tqdm(jobs, desc="runs", disable=not progress, leave=False):

@@ -1,25 +1,26 @@
 """Sound-source localization metrics: cIoU, success rate, AUC, box and consensus maps.
 
 Shared by the LVS chapter (Chen et al. 2021) and the DSOL chapter (Hu et al. 2020).
-Everything is vectorised over a whole test set: maps are arrays ``(N, h, w)``, ground
-truth ``(N, H, W)``; work is done in chunks of images so memory stays bounded. By default
-every function computes what the papers' official evaluation code computes, image for
-image; each deviation from it is a named option.
+Maps are arrays ``(N, h, w)``, ground truth ``(N, H, W)``. By default every function
+computes what the papers' official evaluation code computes, image for image; each deviation
+from it is a named option. :func:`evaluate_maps` runs the whole per-image procedure compiled
+(:mod:`avlib.metrics.fused`); :func:`resize_maps`, :func:`binarize`, :func:`predict_mask` and
+:func:`ciou` are the same steps in torch, for figures and for the class-aware metrics, and
+give the same values bit for bit.
 
 Protocols (the ``rule`` argument, :data:`RULES`):
 
 - ``"median"`` — **LVS**, ``test.py`` + ``utils.py`` of hche11/Localizing-Visual-Sounds-the-Hard-Way:
 
-  1. resize the heatmap to the image size, bilinear (``cv2.resize(..., INTER_LINEAR)``
-     there, ``F.interpolate(mode="bilinear", align_corners=False)`` here; both sample at
-     pixel centres and agree up to float rounding). The official code resizes to 224×224;
+  1. resize the heatmap to the image size, bilinear: ``cv2.resize(..., INTER_LINEAR)`` there,
+     its formula in float32 here (:func:`resize_maps`). The official code resizes to 224×224;
      here the size is the ground truth's (the world's frames are 112×112);
   2. score = ``1 - normalize_img(-map)`` in float32, as the official code writes it:
      ``normalize_img`` is min-max normalisation that **leaves a constant map unchanged**, so
      a non-constant map scores ``1 - (max - x) / (max - min)`` (1 at the maximum) and a
      constant map ``c`` scores ``1 + c`` everywhere;
   3. threshold = the value at index ``H*W // 2`` of the sorted scores (the upper median;
-     found with ``torch.kthvalue``, no full sort); prediction = scores ``> threshold``
+     an exact selection, no full sort); prediction = scores ``> threshold``
      (``pred[pred > threshold] = 1``) plus every score ``>= 1`` (``pred[pred < 1] = 0`` leaves
      them), then ``>= 0.5`` in ``cal_CIOU``. Consequences: on ties at the median fewer than
      half of the pixels are kept; the maximum is always kept; **a constant map ``c >= 0``
@@ -66,7 +67,8 @@ from typing import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+
+from . import fused
 
 RULES = ("median", "max_fraction")
 #: the 21 cIoU thresholds of the success curve, as the official codes form them: ``0.05 * i``
@@ -94,13 +96,41 @@ def _as_maps(maps) -> torch.Tensor:
     return x
 
 
+def linear_weights(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """cv2 ``INTER_LINEAR`` along one axis: for each output pixel the two source indices and the
+    float32 weight ``a`` of the second (the first gets ``1 - a``).
+
+    As ``cv2::resize`` computes them: ``scale = 1 / (n_out / n_in)``, ``f = float32((d + 0.5) ·
+    scale - 0.5)``, ``i0 = floor(f)``, ``a = f - i0``; ``i0 < 0`` → (0, weight 0), ``i0 >= n_in - 1``
+    → (n_in - 1, weight 0).
+    """
+    f = ((np.arange(n_out) + 0.5) * (1.0 / (n_out / n_in)) - 0.5).astype(np.float32)
+    i0 = np.floor(f)
+    a = (f - i0).astype(np.float32)
+    i0 = i0.astype(np.int64)
+    a[i0 < 0], i0[i0 < 0] = 0, 0
+    last = i0 >= n_in - 1
+    a[last], i0[last] = 0, n_in - 1
+    return i0, np.minimum(i0 + 1, n_in - 1), a
+
+
 def resize_maps(maps, size) -> torch.Tensor:
-    """Heatmaps ``(N, h, w)`` → ``(N, H, W)`` by bilinear interpolation (pixel-centre aligned)."""
+    """Heatmaps ``(N, h, w)`` → ``(N, H, W)``, bilinear as cv2 ``INTER_LINEAR`` computes it.
+
+    Pixel-centre aligned (:func:`linear_weights`), horizontal pass then vertical, each a float32
+    ``u·(1 - a) + v·a`` rounded after every operation: the same values, bit for bit, as the
+    compiled evaluation (:mod:`avlib.metrics.fused`) and the NumPy transcription of cv2 in
+    ``benchmarks/lvs_eval.py``. (``F.interpolate`` samples the same points but rounds
+    differently in the last bit, which moves a few medians.)
+    """
     x = _as_maps(maps)
     H, W = _size(size)
     if x.shape[-2:] == (H, W):
         return x
-    return F.interpolate(x[:, None], size=(H, W), mode="bilinear", align_corners=False)[:, 0]
+    y0, y1, b = (torch.from_numpy(v) for v in linear_weights(x.shape[1], H))
+    x0, x1, a = (torch.from_numpy(v) for v in linear_weights(x.shape[2], W))
+    rows = x[:, :, x0] * (1 - a) + x[:, :, x1] * a
+    return rows[:, y0] * (1 - b)[:, None] + rows[:, y1] * b[:, None]
 
 
 def normalize_maps(maps) -> torch.Tensor:
@@ -284,16 +314,32 @@ def _ragged(x) -> bool:
 
 
 def evaluate_maps(maps, gt, rule: str = "median", threshold: float | None = None, normalize: bool | None = None,
-                  chunk: int = 16) -> dict:
+                  chunk: int = 256) -> dict:
     """Whole-test-set evaluation: ``{"ciou": success at 0.5, "auc", "ious" (N,), "curve" (21,)}``.
 
-    ``maps`` ``(N, h, w)`` at any resolution, ``gt`` ``(N, H, W)``; each map is resized to
-    the ground truth's size and binarised by ``rule`` (``"median"``: LVS; ``"max_fraction"``:
-    DSOL single source, ``threshold`` 0.1), see the module notes.
+    ``maps`` ``(N, h, w)`` at any resolution (finite), ``gt`` ``(N, H, W)``; each map is resized
+    to the ground truth's size and binarised by ``rule`` (``"median"``: LVS; ``"max_fraction"``:
+    DSOL single source, ``threshold`` 0.1), see the module notes. The per-image work runs
+    compiled (:func:`avlib.metrics.fused.image_ious`), ``chunk`` images of ground truth at a
+    time; it equals ``ciou(predict_mask(...), gt)`` bit for bit.
     """
+    if rule not in RULES:
+        raise ValueError(f"unknown binarisation rule {rule!r}; valid: {RULES}")
     gt = np.asarray(gt)
     if len(maps) != len(gt):
         raise ValueError(f"{len(maps)} heatmaps but {len(gt)} ground-truth maps")
-    ious = np.concatenate([ciou(predict_mask(maps[i:i + chunk], gt.shape[-2:], rule, threshold, normalize),
-                                gt[i:i + chunk]) for i in range(0, len(gt), chunk)])
+    if gt.ndim != 3:
+        raise ValueError(f"ground truth must be shaped (N, H, W), got {gt.shape}")
+    x = np.ascontiguousarray(_as_maps(maps).numpy())
+    if not np.isfinite(x).all():
+        raise ValueError(f"{int((~np.isfinite(x)).sum())} heatmap values are NaN or infinite; "
+                         "the protocols rank finite scores (check the model's output)")
+    H, W = gt.shape[-2:]
+    mode = fused.MODES[rule, (normalize is None or bool(normalize)) if rule == "median" else bool(normalize)]
+    fraction = DSOL_THRESHOLD if threshold is None else float(threshold)
+    weights = linear_weights(x.shape[1], H) + linear_weights(x.shape[2], W)
+    ious = np.empty(len(gt))
+    for i in range(0, len(gt), chunk):
+        fused.image_ious(x[i:i + chunk], np.ascontiguousarray(gt[i:i + chunk], dtype=np.float32), *weights,
+                         mode, fraction, ious[i:i + chunk])
     return {"ciou": success_rate(ious, 0.5), "auc": auc(ious), "ious": ious, "curve": success_curve(ious)}
