@@ -30,7 +30,8 @@ def batches(*tensors: torch.Tensor, batch_size: int, shuffle: bool = False, seed
     """Yield tuples of aligned mini-batches of the rows ``index`` (default: all rows) of ``tensors``.
 
     ``shuffle``: a seeded CPU permutation of those rows (the same on every device), moved once
-    to the tensors' device, where the batches are gathered (no copy of the subset first).
+    to the tensors' device when they share one, where the batches are gathered (no copy of the
+    subset first).
     """
     n = len(tensors[0])
     if any(len(t) != n for t in tensors):
@@ -38,7 +39,8 @@ def batches(*tensors: torch.Tensor, batch_size: int, shuffle: bool = False, seed
     rows = torch.arange(n) if index is None else torch.as_tensor(index).cpu()
     if shuffle:
         rows = rows[torch.randperm(len(rows), generator=torch.Generator().manual_seed(seed))]
-    order = rows.to(tensors[0].device)
+    devices = {t.device for t in tensors}
+    order = rows.to(devices.pop()) if len(devices) == 1 else rows   # a CPU index serves tensors on mixed devices
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
         yield tuple(t[idx] for t in tensors)

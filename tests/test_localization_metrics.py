@@ -263,6 +263,20 @@ def test_evaluation_rejects_non_finite_maps_and_bad_shapes():
         evaluate_maps(maps[:1], gt[:1], rule="otsu")
     with pytest.raises(ValueError, match=r"\(N, H, W\)"):
         evaluate_maps(maps[:1], gt[:1, 0])
+    with pytest.raises(ValueError, match="H, W >= 1"):
+        evaluate_maps(maps[:1], gt[:1, :0])
+    huge = np.full((1, 1, 5), -3e38, np.float32)
+    huge[0, 0, 0] = 3e38                                  # finite values whose max - min overflows
+    with pytest.raises(ValueError, match="overflows float32"):
+        evaluate_maps(huge, np.ones((1, 1, 5), np.float32))
+
+
+def test_normalised_option_clamps_tiny_spans_as_normalize_maps():
+    # max - min below 1e-12: normalize_maps divides by 1e-12, and so does the compiled evaluation
+    maps = np.array([[[0.0, 3.562186e-36, 3.562186e-35]], [[1.0, 1.0 + 2e-7, 1.0]]], np.float32)
+    gt = np.array([[[0, 1, 1]], [[0, 1, 0]]], np.float32)
+    np.testing.assert_array_equal(evaluate_maps(maps, gt, "max_fraction", normalize=True)["ious"],
+                                  ciou(predict_mask(maps, (1, 3), "max_fraction", None, True), gt))
 
 
 def test_success_thresholds_are_the_official_floats():

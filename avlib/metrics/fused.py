@@ -6,11 +6,13 @@ does, in a cache-resident buffer, what the official loop does with ``cv2`` and N
 1. bilinear resize, cv2 ``INTER_LINEAR`` order: horizontal pass ``m[:, x0]·(1-a) + m[:, x1]·a``,
    then vertical ``rows[y0]·(1-b) + rows[y1]·b``, float32, no fused multiply-add (numba's
    default, ``fastmath=False``), so the values equal
-   :func:`avlib.metrics.localization.resize_maps` bit for bit;
+   :func:`avlib.metrics.localization.resize_maps` (and the NumPy transcription of cv2's formula)
+   bit for bit;
 2. the protocol's score and threshold (:data:`MODES`): the LVS score ``1 - normalize_img(-map)``
    and its upper median, or the raw map (optionally min-max normalised) and ``t × max``;
-3. the three sums of cIoU, ``Σ P·G``, ``Σ G`` and ``Σ P·[G = 0]``, in float64 (exact: the
-   ground truth is a multiple of 1/2), and their ratio (0/0 → NaN, as NumPy).
+3. the three sums of cIoU, ``Σ P·G``, ``Σ G`` and ``Σ P·[G = 0]``, in float64 — exact, whatever
+   the order, for ground truth in multiples of 1/2 (binary, the Flickr consensus); other soft
+   values can differ from NumPy's sums in the last bits — and their ratio (0/0 → NaN, as NumPy).
 
 The median is an exact order statistic found in a few linear passes (:func:`kth_smallest`, a
 radix selection on order-preserving integer keys of the float32 scores) instead of ``np.sort``
@@ -34,12 +36,13 @@ _ONE = np.float32(1)
 _BELOW_ONE = np.nextafter(_ONE, np.float32(0))   # score >= 1  ⟺  score > _BELOW_ONE
 _DIGIT = 11                                      # radix digit: bits per level of the selection (3 levels)
 _SIGN = np.int32(0x7FFFFFFF)
+_TINY_SPAN = np.float32(1e-12)                   # normalize_maps' clamp of max - min
 
 
 @numba.njit(inline="always")
 def _key(bits):
-    """Order-preserving int32 key of a float32's bits: ``key(a) < key(b)`` ⟺ ``a < b`` for
-    finite floats (and -0.0 below +0.0). Its own inverse."""
+    """Order-preserving integer key of a float32's bits (read as int32): ``key(a) < key(b)`` ⟺
+    ``a < b`` for finite floats (and -0.0 below +0.0); it fits in int32 and is its own inverse."""
     return bits ^ ((bits >> 31) & _SIGN)
 
 
@@ -52,7 +55,8 @@ def _float(key):
 
 @numba.njit(inline="always")
 def _key_range(keys):
-    """Min and max of int32 keys: the float min / max as a loop the compiler vectorises."""
+    """Min and max of the keys of float32 bits: the float min / max as an integer loop, which the
+    compiler vectorises (a float ``min`` loop it does not)."""
     lo = hi = _key(keys[0])
     for j in range(keys.shape[0]):
         k = _key(keys[j])
@@ -62,11 +66,12 @@ def _key_range(keys):
 
 @numba.njit(nogil=True, cache=True)
 def kth_smallest(values, k, cand, hist):
-    """The ``k``-th smallest (0-based) of the float32 ``values`` (finite), i.e. ``np.sort(values)[k]``.
+    """The ``k``-th smallest (``0 <= k < len(values)``) of the float32 ``values`` (finite), i.e.
+    ``np.sort(values)[k]``.
 
     Radix selection on the order-preserving keys (:func:`_key`) minus the smallest key: per
     level, a histogram of the next :data:`_DIGIT` bits (the first level starts at the highest
-    bit of the largest offset key, so all its buckets are in use), the bucket that holds rank
+    bit of the largest offset key, so at least half of its buckets can be reached), the bucket that holds rank
     ``k``, and the keys of that bucket kept for the next level; three levels fix all 32 bits.
     ``cand`` (int64, ≥ len(values)) and ``hist`` (int64, (4, 2048)) are scratch. Each level
     counts into 4 interleaved histograms: neighbouring pixels of a smooth map share a bucket,
@@ -148,9 +153,9 @@ def image_ious(maps, gt, y0, y1, b, x0, x1, a, mode, fraction, out):
             else:                       # normalize_img leaves a constant map unchanged
                 for j in range(H * W):
                     score[j] = one + score[j]
-        elif mode == 3:
+        elif mode == 3:                 # normalize_maps: span clamped at 1e-12, a constant map → zeros
             for j in range(H * W):
-                score[j] = (score[j] - lo) / span if span > 0 else np.float32(0)
+                score[j] = (score[j] - lo) / max(span, _TINY_SPAN) if span > 0 else np.float32(0)
         if mode <= 1:
             thr = kth_smallest(score, (H * W) // 2, cand, hist)
             if mode == 0:               # pred[pred > thr] = 1; pred[pred < 1] = 0 keeps every score >= 1

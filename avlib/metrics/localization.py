@@ -119,9 +119,11 @@ def resize_maps(maps, size) -> torch.Tensor:
 
     Pixel-centre aligned (:func:`linear_weights`), horizontal pass then vertical, each a float32
     ``u·(1 - a) + v·a`` rounded after every operation: the same values, bit for bit, as the
-    compiled evaluation (:mod:`avlib.metrics.fused`) and the NumPy transcription of cv2 in
-    ``benchmarks/lvs_eval.py``. (``F.interpolate`` samples the same points but rounds
-    differently in the last bit, which moves a few medians.)
+    compiled evaluation (:mod:`avlib.metrics.fused`) and the NumPy transcription of cv2's formula
+    in ``benchmarks/lvs_eval.py``. cv2 itself is not a dependency and may differ from its formula
+    in the last bit: its vectorised vertical pass can use fused multiply-adds (FMA builds), and it
+    switches INTER_LINEAR to INTER_AREA for an exact 2× downscale. (``F.interpolate`` samples
+    the same points but rounds differently in the last bit, which moves a few medians.)
     """
     x = _as_maps(maps)
     H, W = _size(size)
@@ -317,23 +319,30 @@ def evaluate_maps(maps, gt, rule: str = "median", threshold: float | None = None
                   chunk: int = 256) -> dict:
     """Whole-test-set evaluation: ``{"ciou": success at 0.5, "auc", "ious" (N,), "curve" (21,)}``.
 
-    ``maps`` ``(N, h, w)`` at any resolution (finite), ``gt`` ``(N, H, W)``; each map is resized
-    to the ground truth's size and binarised by ``rule`` (``"median"``: LVS; ``"max_fraction"``:
-    DSOL single source, ``threshold`` 0.1), see the module notes. The per-image work runs
-    compiled (:func:`avlib.metrics.fused.image_ious`), ``chunk`` images of ground truth at a
-    time; it equals ``ciou(predict_mask(...), gt)`` bit for bit.
+    ``maps`` ``(N, h, w)`` at any resolution (finite, and ``max - min`` of each map finite in
+    float32), ``gt`` ``(N, H, W)`` in multiples of 1/2 (binary, or the Flickr consensus; binary
+    for ``"max_fraction"``, whose official code counts ``gt > 0`` in the intersection); each map
+    is resized to the ground truth's size and binarised by ``rule`` (``"median"``: LVS;
+    ``"max_fraction"``: DSOL single source, ``threshold`` 0.1), see the module notes. The
+    per-image work runs compiled (:func:`avlib.metrics.fused.image_ious`), ``chunk`` images of
+    ground truth at a time; on such inputs it equals ``ciou(predict_mask(...), gt)`` and the
+    official per-image code bit for bit (other soft ground truths can differ in the last bits
+    of the sums).
     """
     if rule not in RULES:
         raise ValueError(f"unknown binarisation rule {rule!r}; valid: {RULES}")
     gt = np.asarray(gt)
     if len(maps) != len(gt):
         raise ValueError(f"{len(maps)} heatmaps but {len(gt)} ground-truth maps")
-    if gt.ndim != 3:
-        raise ValueError(f"ground truth must be shaped (N, H, W), got {gt.shape}")
+    if gt.ndim != 3 or 0 in gt.shape[1:]:
+        raise ValueError(f"ground truth must be shaped (N, H, W) with H, W >= 1, got {gt.shape}")
     x = np.ascontiguousarray(_as_maps(maps).numpy())
     if not np.isfinite(x).all():
         raise ValueError(f"{int((~np.isfinite(x)).sum())} heatmap values are NaN or infinite; "
                          "the protocols rank finite scores (check the model's output)")
+    if len(x) and not np.isfinite(x.max((1, 2)) - x.min((1, 2))).all():
+        raise ValueError("a heatmap's max - min overflows float32 (values near ±1.7e38): its normalised "
+                         "scores would be NaN; rescale the maps")
     H, W = gt.shape[-2:]
     mode = fused.MODES[rule, (normalize is None or bool(normalize)) if rule == "median" else bool(normalize)]
     fraction = DSOL_THRESHOLD if threshold is None else float(threshold)
