@@ -267,8 +267,8 @@ def test_evaluation_rejects_non_finite_maps_and_bad_shapes():
         evaluate_maps(maps[:1], gt[:1, :0])
     huge = np.full((1, 1, 5), -3e38, np.float32)
     huge[0, 0, 0] = 3e38                                  # finite values whose max - min overflows
-    with pytest.raises(ValueError, match="overflows float32"):
-        evaluate_maps(huge, np.ones((1, 1, 5), np.float32))
+    with pytest.raises(ValueError, match="overflows float32"), pytest.warns(RuntimeWarning, match="overflow"):
+        evaluate_maps(huge, np.ones((1, 1, 5), np.float32))   # NumPy warns of the overflow, then the clear error
 
 
 def test_normalised_option_clamps_tiny_spans_as_normalize_maps():
