@@ -71,8 +71,8 @@ def kth_smallest(values, k, cand, hist):
 
     Radix selection on the order-preserving keys (:func:`_key`) minus the smallest key: per
     level, a histogram of the next :data:`_DIGIT` bits (the first level starts at the highest
-    bit of the largest offset key, so at least half of its buckets can be reached), the bucket that holds rank
-    ``k``, and the keys of that bucket kept for the next level; three levels fix all 32 bits.
+    bit of the largest offset key, so at least half of its buckets can be reached), the bucket
+    that holds rank ``k``, and the keys of that bucket kept for the next level; three levels fix all 32 bits.
     ``cand`` (int64, ≥ len(values)) and ``hist`` (int64, (4, 2048)) are scratch. Each level
     counts into 4 interleaved histograms: neighbouring pixels of a smooth map share a bucket,
     and a single counter would serialise the loop.
@@ -96,11 +96,13 @@ def kth_smallest(values, k, cand, hist):
         else:
             for j in range(m):
                 hist[j & 3, (cand[j] >> shift) & mask] += 1
-        digit, below = 0, 0
-        while below + hist[0, digit] + hist[1, digit] + hist[2, digit] + hist[3, digit] <= k:
-            below += hist[0, digit] + hist[1, digit] + hist[2, digit] + hist[3, digit]
+        digit = 0
+        while True:                     # the bucket that holds rank k, and k's rank inside it
+            count = hist[0, digit] + hist[1, digit] + hist[2, digit] + hist[3, digit]
+            if k < count:
+                break
+            k -= count
             digit += 1
-        k -= below
         prefix = (prefix << width) | digit
         if level < 2:
             kept = 0                    # the offset keys of that bucket (in place after level 0: kept <= j)

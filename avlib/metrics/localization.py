@@ -68,8 +68,6 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from . import fused
-
 RULES = ("median", "max_fraction")
 #: the 21 cIoU thresholds of the success curve, as the official codes form them: ``0.05 * i``
 #: (0.15000000000000002, 0.30000000000000004, ... — not the rounded decimals)
@@ -343,6 +341,7 @@ def evaluate_maps(maps, gt, rule: str = "median", threshold: float | None = None
     if len(x) and not np.isfinite(x.max((1, 2)) - x.min((1, 2))).all():
         raise ValueError("a heatmap's max - min overflows float32 (values near ±1.7e38): its normalised "
                          "scores would be NaN; rescale the maps")
+    from . import fused   # numba loads here, not when the metrics module is imported (≈ 0.25 s)
     H, W = gt.shape[-2:]
     mode = fused.MODES[rule, (normalize is None or bool(normalize)) if rule == "median" else bool(normalize)]
     fraction = DSOL_THRESHOLD if threshold is None else float(threshold)
