@@ -3,21 +3,40 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+LOCK   := lock/requirements.txt
+UV_VERSION := 0.13.9
+UV     := $(VENV)/uv/bin/uv
 CHAPTERS := world mil psp lvs dsol
 CHAPTER ?= $(CHAPTERS)
 
-.PHONY: book test reproduce clean venv gpu-check
+.PHONY: book test reproduce clean venv lock gpu-check
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# uv (pinned) lives in .venv/uv, outside the venv's site-packages, so that `uv pip sync` installs the
+# lock exactly without removing uv itself. The lock is installed exactly (hashes checked); avlib goes on
+# top, editable, without dependencies, built with the locked setuptools (lock/build.txt).
+$(UV):
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
-	$(BIN)/python -m pip install --quiet -e '.[book,test]'
-	# tinysoundfont declares pyaudio (live playback only, fails to build): install it without deps
-	$(BIN)/python -m pip install --quiet --no-deps 'tinysoundfont==0.3.*'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --target $(VENV)/uv 'uv==$(UV_VERSION)'
+
+$(STAMP): pyproject.toml $(LOCK) lock/build.txt | $(UV)
+	$(UV) pip sync --quiet --python $(BIN)/python --require-hashes $(LOCK)
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps --build-constraints lock/build.txt -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (avbook)" >/dev/null
 	touch $(STAMP)
+
+# Re-resolve the lock from pyproject's ranges: `make lock` keeps every pin that still satisfies them,
+# `make lock UPGRADE=1` moves every package to the newest allowed version. Then `make venv` and
+# re-execute the chapters (`make reproduce`): provenance records the lock's hash (CONTRIBUTING.md).
+# One version per package for every Python >= 3.11 and platform (--universal --fork-strategy fewest);
+# tinysoundfont's pyaudio is overridden away in pyproject's [tool.uv].
+lock: $(UV)
+	$(UV) pip compile pyproject.toml --extra book --extra test --universal --fork-strategy fewest \
+	  --python-version 3.11 --generate-hashes --custom-compile-command "make lock" \
+	  $(if $(UPGRADE),--upgrade) --quiet -o $(LOCK)
+	printf 'setuptools>=68\nwheel\n' | $(UV) pip compile - --universal --python-version 3.11 \
+	  --generate-hashes --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade) --quiet -o lock/build.txt
 
 book: $(STAMP)
 	$(BIN)/jupyter-book build . --warningiserror --keep-going --quiet

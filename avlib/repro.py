@@ -20,6 +20,7 @@ import torch
 import avlib
 
 from .datasets.io import fingerprint
+from .environment import environment_record
 from .sources import file_hashes, source_hash
 
 SCALES = ("smoke", "book", "paper")
@@ -168,7 +169,9 @@ def data_identity(data_root) -> str:
 
 def provenance(scale: str, device, seeds=None, timer: Timer | None = None, data_root=None,
                data_name: str | None = None) -> dict:
-    """What produced a result: avlib version and source hash, torch, device, scale, seeds, data, time, memory.
+    """What produced a result: avlib version and source hash, the environment (the lock's hash, whether the
+    running Python matches it, the versions of the packages that compute numbers), device, scale, seeds,
+    data, time, memory.
 
     ``data`` is ``"world"`` or ``data_name`` (the real dataset's name); with a ``data_root`` also
     the folder and its content :func:`~avlib.datasets.io.fingerprint`.
@@ -189,6 +192,7 @@ def provenance(scale: str, device, seeds=None, timer: Timer | None = None, data_
         "data_fingerprint": None if data_root is None else fingerprint(data_root),
         "peak_memory_mb": round(peak_memory_mb(), 1),
         "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+        "environment": environment_record(),
     }
     if timer is not None:
         info["wall_time_s"] = round(timer.elapsed, 1)
@@ -196,9 +200,18 @@ def provenance(scale: str, device, seeds=None, timer: Timer | None = None, data_
 
 
 def format_provenance(info: dict) -> str:
-    """Provenance as aligned ``key: value`` lines for a chapter's last cell."""
-    width = max(len(k) for k in info)
-    return "\n".join(f"{k:<{width}} : {v}" for k, v in info.items())
+    """Provenance as aligned ``key: value`` lines for a chapter's last cell.
+
+    The environment prints as ``lock``, ``matches_lock`` and one ``packages`` line (``name version, ...``).
+    """
+    flat = {k: v for k, v in info.items() if k != "environment"}
+    env = info.get("environment")
+    if env:
+        flat["lock"] = env["lock_hash"]
+        flat["matches_lock"] = env["matches_lock"]
+        flat["packages"] = ", ".join(f"{k} {v}" for k, v in env["packages"].items())
+    width = max(len(k) for k in flat)
+    return "\n".join(f"{k:<{width}} : {v}" for k, v in flat.items())
 
 
 def save_results(name: str, results, info: dict, out_dir="results") -> Path:
