@@ -20,6 +20,7 @@ import torch
 import avlib
 
 from .datasets.io import fingerprint
+from .datasets.released import released_files
 from .environment import environment_record
 from .sources import file_hashes, source_hash
 
@@ -174,7 +175,8 @@ def provenance(scale: str, device, seeds=None, timer: Timer | None = None, data_
     data, time, memory.
 
     ``data`` is ``"world"`` or ``data_name`` (the real dataset's name); with a ``data_root`` also
-    the folder and its content :func:`~avlib.datasets.io.fingerprint`.
+    the folder, its content :func:`~avlib.datasets.io.fingerprint` and, for each annotation file named
+    like a released one, whether it is that file (:func:`~avlib.datasets.released.released_files`).
     """
     info = {
         "avlib_version": avlib.__version__,
@@ -190,6 +192,7 @@ def provenance(scale: str, device, seeds=None, timer: Timer | None = None, data_
         "data": "world" if data_root is None else (data_name or Path(data_root).name),
         "data_root": None if data_root is None else str(data_root),
         "data_fingerprint": None if data_root is None else fingerprint(data_root),
+        "data_files": None if data_root is None else released_files(data_root),
         "peak_memory_mb": round(peak_memory_mb(), 1),
         "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
         "environment": environment_record(),

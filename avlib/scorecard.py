@@ -232,7 +232,8 @@ def _fmt(x, digits):
 
 
 def display_table(table: pd.DataFrame, digits: int = 1) -> pd.DataFrame:
-    """The reader's view: claim, where, paper's number, ours with its 95 % interval, verdict badge."""
+    """The reader's view: claim, where, paper's number, ours with its 95 % interval, verdict badge; a
+    ``data`` column names the dataset when any claim was measured on real data (not the world)."""
     def ours(r):
         if r["mean"] is None:
             return ""
@@ -249,6 +250,8 @@ def display_table(table: pd.DataFrame, digits: int = 1) -> pd.DataFrame:
         "verdict": [badge(v) for v in table["verdict"]],
         "note": table["note"],
     })
+    if "data" in table and (table["data"] != "world").any():
+        view.insert(2, "data", table["data"].to_numpy())
     return view
 
 

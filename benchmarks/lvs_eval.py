@@ -37,11 +37,18 @@ def _axis(n_in: int, n_out: int):
     return sx, np.minimum(sx + 1, n_in - 1), a
 
 
-def cv2_resize_linear(m: np.ndarray, H: int, W: int) -> np.ndarray:
-    """``cv2.resize(m, (W, H), interpolation=cv2.INTER_LINEAR)`` for a float32 map (horizontal then vertical)."""
+def cv2_resize_linear(m: np.ndarray, H: int, W: int, ipp: bool = True) -> np.ndarray:
+    """``cv2.resize(m, (W, H), interpolation=cv2.INTER_LINEAR)`` for a float32 map (horizontal then vertical):
+    with ``ipp`` as the OpenCV wheels compute it, ``fma(v - u, a, u)`` per pass (in float64, rounded to float32);
+    else cv2's generic ``u·(1 - a) + v·a``."""
     y0, y1, b = _axis(m.shape[0], H)
     x0, x1, a = _axis(m.shape[1], W)
     one = np.float32(1)
+    if ipp:
+        def lerp(u, v, t):
+            return ((v - u).astype(np.float64) * t.astype(np.float64) + u.astype(np.float64)).astype(np.float32)
+        rows = lerp(m[:, x0], m[:, x1], a)                            # (h, W)
+        return lerp(rows[y0], rows[y1], b[:, None])                   # (H, W)
     rows = m[:, x0] * (one - a) + m[:, x1] * a                       # (h, W)
     return rows[y0] * (one - b)[:, None] + rows[y1] * b[:, None]      # (H, W)
 

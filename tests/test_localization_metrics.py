@@ -205,14 +205,65 @@ def test_max_fraction_rule_equals_the_official_per_image_code(threshold):
     assert (raw >= old).all() and raw.sum() > old.sum()
 
 
+@pytest.mark.parametrize("resize", ["ipp", "plain"])
 @pytest.mark.parametrize("low,size", [(7, 32), (14, 224), (5, 13), (20, 16)])
-def test_resize_equals_the_cv2_formula_bit_for_bit(low, size):
+def test_resize_equals_the_cv2_formula_bit_for_bit(low, size, resize):
     # cv2's INTER_LINEAR (horizontal then vertical, float32, benchmarks/lvs_eval.py): same values to the last bit,
-    # upsampling by powers of two and by odd ratios, and downsampling
+    # upsampling by powers of two and by odd ratios, and downsampling; both roundings
     rng = np.random.default_rng(low)
     maps = rng.standard_normal((6, low, low)).astype(np.float32)
-    np.testing.assert_array_equal(resize_maps(maps, size).numpy(),
-                                  np.stack([LVS_EVAL.cv2_resize_linear(m, size, size) for m in maps]))
+    np.testing.assert_array_equal(resize_maps(maps, size, resize).numpy(),
+                                  np.stack([LVS_EVAL.cv2_resize_linear(m, size, size, resize == "ipp") for m in maps]))
+
+
+CV2 = np.load(Path(__file__).resolve().parent / "data" / "cv2_resize_ipp.npz")
+
+
+def _integer_ratio(key):
+    name, size = key.rsplit("_", 1)
+    return all(int(size) % n == 0 for n in CV2[f"in_{name}"].shape)
+
+
+@pytest.mark.parametrize("key", sorted(k for k in CV2.files if not k.startswith("in_") and _integer_ratio(k)))
+def test_resize_equals_what_the_installed_opencv_computes(key):
+    """``tests/data/cv2_resize_ipp.npz``: cv2.resize(m, (S, S), INTER_LINEAR) of opencv-python-headless 5.1.0
+    (IPP on, x86-64), for random 7×7 and 14×14 maps and a constant 7×7 map of 0.7, upscaled by whole factors
+    (the book's 7 → 112, the papers' 7 / 14 → 224): equal to the last bit."""
+    name, size = key.rsplit("_", 1)
+    ours = resize_maps(CV2[f"in_{name}"][None], int(size))[0].numpy()
+    np.testing.assert_array_equal(ours, CV2[key])
+    if name == "const7":                                  # a constant map stays constant
+        assert np.unique(ours).tolist() == [np.float32(0.7)]
+        plain = resize_maps(CV2[f"in_{name}"][None], int(size), "plain")[0].numpy()
+        assert not np.array_equal(plain, CV2[key]) or int(size) == 112   # cv2's generic formula ripples at 224
+
+
+@pytest.mark.parametrize("key", sorted(k for k in CV2.files if not k.startswith("in_") and not _integer_ratio(k)))
+def test_resize_at_other_ratios_is_close_to_opencv_not_equal(key):
+    """At a non-integer ratio (7 → 40) the IPP path rounds otherwise: a documented difference (resize_maps),
+    within 10⁻⁶ of the map's range (measured: 2.5·10⁻⁷)."""
+    name, size = key.rsplit("_", 1)
+    m = CV2[f"in_{name}"]
+    ours = resize_maps(m[None], int(size))[0].numpy()
+    assert not np.array_equal(ours, CV2[key])
+    np.testing.assert_allclose(ours, CV2[key], rtol=0, atol=1e-6 * float(m.max() - m.min()))
+
+
+@pytest.mark.parametrize("low", [1, 7])
+def test_constant_maps_through_the_resize_score_as_officially(low):
+    """A collapsed model's constant map, resized: LVS predicts the whole image for c >= 0 and nothing for c < 0;
+    DSOL's 0.1 × max predicts the whole image for c > 0. A 1×1 map too (no NaN)."""
+    S = 24
+    gt = np.zeros((4, S, S), np.float32)
+    gt[:, 4:12, 4:12] = 1
+    maps = np.stack([np.full((low, low), c, np.float32) for c in (0.7, 0.0, -0.3, 2.5)])
+    lvs = evaluate_maps(maps, gt)["ious"]
+    np.testing.assert_array_equal(lvs, [64 / S**2, 64 / S**2, 0.0, 64 / S**2])
+    dsol = evaluate_maps(maps, gt, rule="max_fraction", threshold=0.1)["ious"]
+    np.testing.assert_array_equal(dsol, [64 / S**2, 0.0, 0.0, 64 / S**2])
+    for m, iou in zip(maps, lvs):
+        pred = predict_mask(m[None], S)[0]
+        assert ciou(pred, gt[0])[0] == iou
 
 
 def test_end_to_end_from_low_resolution_equals_the_official_loop():

@@ -78,3 +78,12 @@ def test_beside_paper_keeps_the_papers_numbers_numeric():
     assert np.isnan(t.loc["extra row", ("auc", "paper")]) and t.loc["extra row", ("auc", "ours")] == "9.0 ± 0.1"
     t2 = beside_paper(ours, {"DSOL": {"auc": 23.5}}, columns=["auc"])
     assert list(t2.columns) == [("auc", "ours"), ("auc", "paper")] and t2.loc["DSOL", ("auc", "paper")] == 23.5
+
+
+def test_the_reader_table_names_real_data_and_not_the_world():
+    from avlib.scorecard import display_table
+    world = scorecard([Claim("a beats b", "Table 1", np.array([1.0, 2.0, 3.0]))])
+    assert "data" not in display_table(world).columns
+    real = scorecard([Claim("a beats b", "Table 1", np.array([1.0, 2.0, 3.0]), data="AVE")])
+    view = display_table(real)
+    assert list(view["data"]) == ["AVE"] and list(view.columns[:3]) == ["claim", "where", "data"]

@@ -168,3 +168,20 @@ def test_more_clusters_than_classes_join_their_majority_class():
 def test_nmi_rejects_mismatched_lengths():
     with pytest.raises(ValueError, match="equally long"):
         nmi([0, 1], [0, 1, 1])
+
+
+def test_a_nan_image_is_a_failure_in_the_denominator_as_officially():
+    """Image 0: its sounding class has an empty box and an all-zero map, so its CIoU is 0/0 (NaN); the
+    official ``np.sum(ious >= t) / len(ious)`` counts it as a failure. Image 1 is a perfect hit."""
+    S = 8
+    maps = np.zeros((2, 2, S, S), np.float32)
+    maps[1, 0, 2:6, 2:6] = 1.0
+    objects = [[{"class": 0, "box": (3, 3, 3, 6)}], [{"class": 0, "box": (2, 2, 6, 6)}]]
+    r = evaluate_class_maps(maps, objects, [[0], [0]], S, protocol="duet")
+    assert np.isnan(r["cious"][0]) and r["cious"][1] == 1.0 and r["nan_images"] == 1
+    assert r["ciou@0.3"] == 0.5
+    dropped = evaluate_class_maps(maps, objects, [[0], [0]], S, protocol="duet", nan_images="drop")
+    assert dropped["ciou@0.3"] == 1.0 and dropped["auc"] == pytest.approx(1.0)
+    assert r["auc"] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="nan_images"):
+        evaluate_class_maps(maps, objects, [[0], [0]], S, nan_images="keep")

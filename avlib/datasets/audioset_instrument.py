@@ -14,7 +14,8 @@ reads it)::
 categories 0..12. The class names are not in the released text files (they are in the
 ``PartitionForAudioset.zip`` label pickles, indexed by ``argmax`` of a one-hot vector), so classes
 are named ``category_<k>``. A key with an empty box list (30 in the release) is skipped and
-counted, as are keys whose frame or audio is missing. Deviation: the official audio input is a
+counted, as are keys whose frame or audio is missing; a corrupt box (non-finite, far outside 0..1,
+or empty at 224 px) is dropped and counted in ``box_notes`` (:func:`avlib.datasets.music.usable_boxes`). Deviation: the official audio input is a
 log-mel pickle per second (``audio_frames/<ytid>/<NNN>.pkl``); the book's encoders take the
 waveform. Samples have the structure of :class:`avlib.datasets.music.Music`'s.
 """
@@ -23,7 +24,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .io import DatasetFormatError, SkipLog, fail, read_audio, read_image, read_json, subsample
-from .music import _norm_to_box
+from .music import _norm_to_box, usable_boxes
 
 N_CATEGORIES = 13
 CLASSES = tuple(f"category_{k}" for k in range(N_CATEGORIES))
@@ -50,7 +51,7 @@ def read_boxes(path) -> dict:
         for b in entry["bbox"]:
             nb = b.get("normbox") if isinstance(b, dict) else None
             if not isinstance(nb, list) or len(nb) != 4 or not all(isinstance(v, (int, float)) for v in nb) \
-                    or nb[2] <= 0 or nb[3] <= 0:
+                    or nb[2] <= 0 or nb[3] <= 0:   # NaN passes: the loader drops and counts a corrupt box
                 _fail(path, f"entry {key!r} has a box without a positive 'normbox' [x, y, w, h]: {b!r}")
             if not isinstance(b.get("category"), int) or not 0 <= b["category"] < N_CATEGORIES:
                 _fail(path, f"entry {key!r} has a category outside 0..{N_CATEGORIES - 1}: {b!r}")
@@ -67,8 +68,9 @@ class AudioSetInstrument:
         if not root.is_dir():
             _fail(root, "data_root is not a folder", "pass the folder holding audioset_box.json")
         self.root, self.classes, self.image_size = root, CLASSES, int(image_size)
-        self.skipped = SkipLog("AudioSet-instrument frames")
+        self.skipped, self.box_notes = SkipLog("AudioSet-instrument frames"), SkipLog("boxes")
         ann = read_boxes(root / "audioset_box.json")
+        self.skipped.file(root / "audioset_box.json", len(ann))
         items = []
         for key in sorted(ann):
             ytid, sec = key.split("/")
@@ -77,13 +79,15 @@ class AudioSetInstrument:
                 continue
             frames = sorted(root.glob(f"video_frames/{ytid}*/frame_{int(sec):03d}/*.jpg"))
             audio = next((p for s in AUDIO_SUFFIXES for p in sorted(root.glob(f"audio/{ytid}*{s}"))), None)
-            if not frames:
+            objs = usable_boxes([(b["category"], b["normbox"]) for b in ann[key]["bbox"]], key, self.box_notes)
+            if not objs:
+                self.skipped.add("every box dropped (corrupt or empty coordinates)", key)
+            elif not frames:
                 self.skipped.add("frame file missing", key)
             elif audio is None:
                 self.skipped.add("audio file missing", key)
             else:
-                items.append({"key": key, "frame": frames[0], "audio": audio, "second": int(sec),
-                              "objects": [(b["category"], b["normbox"]) for b in ann[key]["bbox"]]})
+                items.append({"key": key, "frame": frames[0], "audio": audio, "second": int(sec), "objects": objs})
         self.total = len(items) + len(self.skipped)
         self.items = [items[i] for i in subsample(len(items), keep, seed)]
 

@@ -9,6 +9,7 @@ file                         shape                  content
 ``visual_feature.h5``        (4143, 10, 7, 7, 512)  VGG-19 pool5 maps, one per 1-s segment
 ``audio_feature.h5``         (4143, 10, 128)        VGGish embeddings
 ``right_labels.h5``          (4143, 10, 29)         one-hot segment labels, background = index 28
+                                                    (AVEL's code names it ``labels.h5``: accepted too)
 ``prob_label.h5``            (4143, 29)             weak labels: fraction of segments per class
 ``mil_labels.h5``            (4143, 29)             weak labels: which classes occur (0/1)
 ``train_order.h5`` …         (3339,) (402,) (402,)  video indices of the train / val / test split
@@ -56,12 +57,15 @@ LAYOUT = {
     "visual_feature.h5": ((None, T, 7, 7, 512), "VGG-19 visual feature maps"),
     "audio_feature.h5": ((None, T, 128), "VGGish audio embeddings"),
     "right_labels.h5": ((None, T, NUM_CLASSES), "one-hot segment labels (background = index 28)"),
+    "labels.h5": ((None, T, NUM_CLASSES), "one-hot segment labels (AVEL's name for right_labels.h5)"),
     "prob_label.h5": ((None, NUM_CLASSES), "weak labels: per-class fraction of segments"),
     "mil_labels.h5": ((None, NUM_CLASSES), "weak labels: class present (0/1)"),
     "visual_feature_noisy.h5": ((None, T, 7, 7, 512), "background-only videos, visual (weak setting)"),
     "audio_feature_noisy.h5": ((None, T, 128), "background-only videos, audio (weak setting)"),
     "labels_noisy.h5": ((None, NUM_CLASSES), "background-only videos, video-level labels (weak setting)"),
 }
+#: the segment-label file under its PSP name and under AVEL's (the first present is read)
+SEGMENT_LABEL_FILES = ("right_labels.h5", "labels.h5")
 FIX = ("download the AVE features of the official AVEL/PSP repositories (YapengTian/AVE-ECCV18, "
        "jasongief/PSP_CVPR_2021) into data_root, or set data_root=None to use the built-in world")
 
@@ -124,6 +128,15 @@ def read_order(root: Path, split: str) -> np.ndarray:
     return read_h5(root, f"{split}_order.h5", ORDER_KEY, shape=(None,)).astype(np.int64).reshape(-1)
 
 
+def segment_label_file(root: Path) -> str:
+    """The segment-label file's name in ``root``: ``right_labels.h5`` (PSP) or ``labels.h5`` (AVEL)."""
+    for name in SEGMENT_LABEL_FILES:
+        if (Path(root) / name).is_file():
+            return name
+    fail(Path(root) / SEGMENT_LABEL_FILES[0], "AVE segment-label file not found (also looked for labels.h5, "
+         "AVEL's name)", _layout(LAYOUT["right_labels.h5"][0], KEY), FIX, AVEFormatError)
+
+
 def _n_videos(root: Path, name: str) -> int:
     read_h5(root, name, rows=[])  # checks existence, key and shape
     with _h5py().File(Path(root) / name, "r") as f:
@@ -164,7 +177,8 @@ def load_ave(data_root, setting: str = "full", noisy: bool = True, dtype=np.floa
         fail(root, "AVE data_root is not a folder", "the files listed in avlib/datasets/ave.py", FIX, AVEFormatError)
     n = _n_videos(root, "visual_feature.h5")
     weak_files = ("prob_label.h5", "mil_labels.h5") if setting == "weak" else ()
-    for name in ("audio_feature.h5", "right_labels.h5") + weak_files:
+    labels_file = segment_label_file(root)
+    for name in ("audio_feature.h5", labels_file) + weak_files:
         if (m := _n_videos(root, name)) != n:
             fail(root / name, f"holds {m} videos but visual_feature.h5 holds {n}",
                  "the same N in every file", FIX, AVEFormatError)
@@ -175,7 +189,10 @@ def load_ave(data_root, setting: str = "full", noisy: bool = True, dtype=np.floa
                  "indices 0..N-1 of the feature files", "use the split files that came with these features",
                  AVEFormatError)
     skipped = SkipLog("videos")
-    onehot = read_h5(root, "right_labels.h5")
+    for s, idx in order.items():
+        skipped.file(root / f"{s}_order.h5", len(idx))
+    skipped.file(root / labels_file)
+    onehot = read_h5(root, labels_file)
     ok = (np.abs(onehot.sum(-1) - 1) < 1e-3).all(1) & ((onehot == 0) | (onehot == 1)).all((1, 2))
     chosen = {}
     for s, idx in order.items():

@@ -138,6 +138,7 @@ class DCASE2017Task4:
         labels = read_weak_labels(self.root / SPLIT_FILES[split])
         self.listed = len(labels)
         self.skipped = SkipLog("clips")
+        self.file_status = self.skipped.file(self.root / SPLIT_FILES[split], len(labels))
         audio, frames = _listing(self.root / "audio"), _listing(self.root / "frames")
         self._audio = {}
         available = []

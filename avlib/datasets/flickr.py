@@ -32,17 +32,19 @@ tags by name when they are there and otherwise falls back to that positional rul
 Pixel boxes at the loader's ``image_size`` S use the official conversion
 ``int(S * int(v) / 256)`` (``int(224 * int(ch.text)/256)`` there), with negative values taken as
 0 and values past 256 cut at the image edge (numpy slicing does the same in the official code).
-Coordinates outside 0..256 are counted in :attr:`FlickrSoundNet.box_notes`. Samples come out in the
+Coordinates outside 0..256 are counted in :attr:`FlickrSoundNet.box_notes`; a box with a non-finite
+value (NaN, inf: the official ``int()`` would fail) is dropped, named and counted there. Samples come out in the
 world's ``single_source`` structure with ``annotator_boxes``; the ground truth is the consensus
 :func:`avlib.metrics.localization.consensus_mask` (``min(1, Σ boxes / 2)``).
 """
 from __future__ import annotations
 
 import csv
+import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from .io import SkipLog, fail, read_audio, read_image
+from .io import SkipLog, corrupt_coordinate, fail, read_audio, read_image
 
 LAYOUT = ("<data_root>/flickr/flickr_test.csv (official test list, rows '<id>,<n>'), "
           "<data_root>/flickr/Annotations/<id>.xml (annotators' boxes, 256-px coordinates), "
@@ -54,7 +56,8 @@ _TAGS = ("xmin", "ymin", "xmax", "ymax")
 
 
 def parse_flickr_xml(path) -> list:
-    """An annotation XML → list of boxes ``[xmin, ymin, xmax, ymax]`` (256-px integers, as written)."""
+    """An annotation XML → list of boxes ``[xmin, ymin, xmax, ymax]`` (256-px integers, as written;
+    a non-finite value stays a float, and :class:`FlickrSoundNet` drops that box and counts it)."""
     path = Path(path)
     try:
         root = ET.parse(path).getroot()
@@ -68,9 +71,10 @@ def parse_flickr_xml(path) -> list:
             named = {c.tag: c.text for c in bbox}
             texts = [named[t] for t in _TAGS] if all(t in named for t in _TAGS) else [c.text for c in list(bbox)[1:]]
             try:
-                box = [int(float(t)) for t in texts]
+                box = [float(t) for t in texts]
             except (TypeError, ValueError):
                 fail(path, f"a <bbox> holds non-numeric coordinates {texts}", LAYOUT)
+            box = [int(v) if math.isfinite(v) else v for v in box]   # NaN/inf kept: the loader drops the box
             if len(box) != 4:
                 fail(path, f"a <bbox> holds {len(box)} coordinates, expected xmin, ymin, xmax, ymax", LAYOUT)
             boxes.append(box)
@@ -123,24 +127,35 @@ class FlickrSoundNet:
                 fail(ann_dir / f"{missing[0]}.xml", f"{len(missing)} ids of {csv_path.name} have no annotation XML "
                      f"(first: {missing[:3]})", LAYOUT, "extract all the released Annotations/*.xml there")
             self.test_list = f"{csv_path.name} ({len(ids)} ids; official: {OFFICIAL_SIZE})"
+            list_path = csv_path
         else:
             ids = sorted(p.stem for p in ann_dir.glob("*.xml"))
             if not ids:
                 fail(ann_dir, "no .xml annotation files", LAYOUT)
             self.test_list = (f"every XML in Annotations/ ({len(ids)}): no flickr_test.csv, so NOT the official "
                               f"{OFFICIAL_SIZE}-image test list")
+            list_path = None
         self.listed = len(ids)
         self.items, self.skipped, self.box_notes = [], SkipLog("images"), SkipLog("box coordinates")
+        if list_path is not None:
+            self.skipped.file(list_path, len(ids))
         for name in ids:
             for kind, ext in (("frames", "jpg"), ("audio", "wav")):
                 if not (self.root / kind / f"{name}.{ext}").is_file():
                     self.skipped.add(f"{kind}/<id>.{ext} missing", name)
                     break
             else:
-                boxes = parse_flickr_xml(ann_dir / f"{name}.xml")
-                for b in boxes:
+                boxes = []
+                for b in parse_flickr_xml(ann_dir / f"{name}.xml"):
+                    if not all(math.isfinite(v) for v in b):
+                        self.box_notes.add(f"box dropped: {corrupt_coordinate(b, BOX_SCALE)}", name)
+                        continue
+                    boxes.append(b)
                     if any(v < 0 or v > BOX_SCALE for v in b):
                         self.box_notes.add(f"box coordinate outside 0..{BOX_SCALE} (cut at the image edge)", name)
+                if not boxes:
+                    self.skipped.add("every box dropped (non-finite coordinates)", name)
+                    continue
                 self.items.append({"name": name, "boxes": boxes})
         if not self.items:
             fail(self.root, f"none of the {self.listed} listed images has its frame and audio", LAYOUT)

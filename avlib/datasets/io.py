@@ -11,6 +11,10 @@ subsampling for the small scales, and the fingerprint of the files a chapter rea
 - :func:`subsample` — the same sorted subset of a real split every time (smoke scale).
 - :func:`fingerprint` — a short content hash of a dataset folder, recorded in the provenance
   and put in the cache keys, so that changed files retrain instead of loading a stale model.
+- :meth:`SkipLog.file` — whether an annotation file read is the released one
+  (:mod:`avlib.datasets.released`), shown in the skip table. A modified file still loads; it is named.
+- :func:`corrupt_coordinate` — the one test for a box coordinate no image can hold (non-finite, or
+  further than one image away): such a box is named and counted, never a traceback.
 """
 from __future__ import annotations
 
@@ -23,11 +27,36 @@ from pathlib import Path
 
 import numpy as np
 
+from .released import released_status
+
 #: files up to this size are hashed whole; larger ones (feature HDF5s) by size + sampled blocks
 WHOLE_FILE_BYTES = 32 << 20
 SAMPLED_BLOCKS, BLOCK_BYTES = 64, 64 << 10
 #: annotation-like files, hashed by content; every other file (frames, audio) by name and size
 CONTENT_SUFFIXES = (".json", ".csv", ".xml", ".txt", ".h5", ".hdf5", ".npy", ".npz")
+
+
+#: a coordinate further than this from the image (in image widths) is corrupt, not a box at the edge
+CORRUPT_REACH = 1.0
+
+
+def corrupt_coordinate(values, extent: float = 1.0) -> str | None:
+    """Why a box's coordinates cannot describe an image of size ``extent`` (None: they can).
+
+    Non-finite values (NaN, ±inf) and values further than :data:`CORRUPT_REACH` image sizes outside
+    ``0..extent`` (the released VGG-SS's ``-2.88e16``) are corrupt: the loaders drop such a box and
+    count it, naming the entry. Coordinates just outside the image are not corrupt (they are cut at the edge).
+    """
+    try:
+        v = [float(x) for x in values]
+    except (TypeError, ValueError):
+        return "non-numeric coordinate"
+    if not all(math.isfinite(x) for x in v):
+        return "non-finite coordinate (NaN or infinite)"
+    reach = CORRUPT_REACH * extent
+    if any(x < -reach or x > extent + reach for x in v):
+        return f"coordinate far outside the image (beyond {CORRUPT_REACH:g} image size)"
+    return None
 
 
 class DatasetFormatError(ValueError):
@@ -130,6 +159,12 @@ class SkipLog:
 
     def __init__(self, what: str = "items"):
         self.what, self._counts, self._examples = what, Counter(), {}
+        self.files: dict[str, str] = {}
+
+    def file(self, path, count: int | None = None) -> str:
+        """Record whether an annotation file read is the released one (:func:`released_status`)."""
+        self.files[Path(path).name] = status = released_status(path, count)
+        return status
 
     def add(self, reason: str, name: str = "") -> None:
         self._counts[reason] += 1
@@ -148,15 +183,17 @@ class SkipLog:
         import pandas as pd
         rows = [{"reason": r, "count": c, "examples": ", ".join(self._examples.get(r, []))}
                 for r, c in self._counts.items()]
+        rows += [{"reason": f"{name}: {status}", "count": 0, "examples": ""} for name, status in self.files.items()]
         df = pd.DataFrame(rows, columns=["reason", "count", "examples"])
         if total:
             df.insert(2, "share", (df["count"] / total).round(4))
         return df
 
     def __str__(self) -> str:
+        files = "".join(f" ({name}: {status})" for name, status in self.files.items())
         if not self:
-            return f"no {self.what} skipped"
-        return f"{len(self)} {self.what} skipped: " + "; ".join(f"{c} {r}" for r, c in self._counts.items())
+            return f"no {self.what} skipped{files}"
+        return f"{len(self)} {self.what} skipped: " + "; ".join(f"{c} {r}" for r, c in self._counts.items()) + files
 
     __repr__ = __str__
 

@@ -26,6 +26,11 @@ released files, and 10,021 of the 15,035 duet boxes would have x1 < x0 read as c
 MUSIC-Synthetic's ``box/<k>.npy`` (``eval.py``) holds one row per sounding instrument,
 ``[x, y, w, h, category_id]`` with x..h in 0..1; its silent tiles carry no box.
 
+Corrupt boxes: a ``normbox`` with a non-finite coordinate, one far outside 0..1, or one that draws
+nothing at the official 224 px is dropped and counted in :attr:`Music.box_notes` with its key (not in
+the release; the official code would fail or draw nothing); a frame left with no box is skipped and
+counted. :attr:`Music.skipped` also says whether the annotation file is the released one.
+
 Official protocol: the test sets are every key of the JSON (every ``.npy`` for synthetic); a frame
 with an empty box list is skipped by the official evaluation (1,116 solo, 1,228 duet), and so
 here — counted in :attr:`Music.skipped` with a missing frame or audio file. Training frames are
@@ -43,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import DatasetFormatError, SkipLog, fail, read_audio, read_image, read_json, subsample
+from .io import DatasetFormatError, SkipLog, corrupt_coordinate, fail, read_audio, read_image, read_json, subsample
 
 #: the official 11-class list (eval.py ``keylist``, sorted as there): class index = position
 MUSIC_CLASSES = ("accordion", "acoustic_guitar", "cello", "clarinet", "erhu", "flute", "saxophone",
@@ -96,7 +101,7 @@ def read_annotations(path) -> dict:
             nb = b.get("normbox") if isinstance(b, dict) else None
             if not isinstance(nb, list) or len(nb) != 4 or not all(isinstance(v, (int, float)) for v in nb):
                 _fail(path, f"entry {key!r} has a box without a 'normbox' [x, y, w, h] in 0..1: {b!r}")
-            if nb[2] <= 0 or nb[3] <= 0:
+            if nb[2] <= 0 or nb[3] <= 0:   # NaN passes: a corrupt box is the loader's to drop and count
                 _fail(path, f"entry {key!r} has a normbox with non-positive width/height: {nb}")
             class_of(b.get("category_id"), f"{path} entry {key!r}")
     return ann
@@ -116,6 +121,27 @@ def _read_labels(path) -> dict:
 def _norm_to_box(nb, S) -> tuple:
     x, y, w, h = (float(v) for v in nb)
     return tuple(int(np.clip(round(c * S), 0, S)) for c in (x, y, x + w, y + h))
+
+
+def usable_boxes(objects, key, notes: SkipLog, size: int = 224) -> list:
+    """The ``(class, normbox)`` pairs of a frame whose box an image can hold.
+
+    A normbox ``[x, y, w, h]`` with a non-finite coordinate or one far outside 0..1
+    (:func:`~avlib.datasets.io.corrupt_coordinate`), or one that draws nothing at ``size`` px (the
+    official evaluation's 224), is dropped and counted in ``notes`` with the frame's key.
+    """
+    kept = []
+    for c, nb in objects:
+        x, y, w, h = nb
+        why = corrupt_coordinate((x, y, x + w, y + h))
+        if why is None:
+            x0, y0, x1, y1 = _norm_to_box(nb, size)
+            why = None if x1 > x0 and y1 > y0 else f"box empty at {size} px (draws nothing)"
+        if why is None:
+            kept.append((c, nb))
+        else:
+            notes.add(f"box dropped: {why}", key)
+    return kept
 
 
 class Music:
@@ -141,6 +167,7 @@ class Music:
         self.root, self.subset, self.split = root, subset, split
         self.classes, self.image_size = MUSIC_CLASSES, int(image_size)
         self.skipped = SkipLog(f"MUSIC {subset} {split} frames")
+        self.box_notes = SkipLog("boxes")
         self._durations: dict = {}
         self._wave: tuple = (None, None)
         items = getattr(self, f"_{'synthetic' if subset == 'synthetic' else 'clips'}_{split}")()
@@ -178,6 +205,7 @@ class Music:
     def _clips_test(self) -> list:
         path = self.root / ANNOTATIONS[self.subset]
         ann = read_annotations(path)
+        self.skipped.file(path, len(ann))
         items = []
         for key in sorted(ann):
             entry, (video, sec, _) = ann[key], key.split("/")
@@ -186,8 +214,11 @@ class Music:
                 continue
             frame = self.root / self.subset / "video_frames" / key
             audio = self._audio_file(video)
-            if self._media_ok(key, frame, audio, int(sec[6:])):
-                objs = [(class_of(b["category_id"], f"{path} entry {key!r}"), b["normbox"]) for b in entry["bbox"]]
+            objs = usable_boxes([(class_of(b["category_id"], f"{path} entry {key!r}"), b["normbox"])
+                                 for b in entry["bbox"]], key, self.box_notes)
+            if not objs:
+                self.skipped.add("every box dropped (corrupt or empty coordinates)", key)
+            elif self._media_ok(key, frame, audio, int(sec[6:])):
                 items.append({"key": key, "frame": frame, "audio": audio, "second": int(sec[6:]), "objects": objs})
         return items
 
@@ -230,8 +261,11 @@ class Music:
                 continue
             frame = base / "video" / f"{p.stem}.jpg"
             audio = next((a for s in AUDIO_SUFFIXES if (a := base / "audio" / (p.stem + s)).is_file()), None)
-            if self._media_ok(p.stem, frame, audio, None):
-                objs = [(class_of(int(r[4]), str(p)), list(r[:4])) for r in rows]
+            objs = usable_boxes([(class_of(int(r[4]) if np.isfinite(r[4]) else r[4], str(p)), [float(v) for v in r[:4]]) for r in rows],
+                                p.stem, self.box_notes)
+            if not objs:
+                self.skipped.add("every box dropped (corrupt or empty coordinates)", p.stem)
+            elif self._media_ok(p.stem, frame, audio, None):
                 items.append({"key": p.stem, "frame": frame, "audio": audio, "second": None, "objects": objs})
         return items
 

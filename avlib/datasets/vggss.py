@@ -17,7 +17,8 @@ with ``int(224 * max(x, 0))`` and draws ``gt[ymin:ymax, xmin:xmax] = 1``; it eva
 entry. Twelve released entries hold a corrupt coordinate (``-2.88e16``): it becomes 0 and that
 box is empty; two entries (``M1P1xla8rg0_000000``, ``MKC9LvRivTM_000030``) have no non-empty box
 at all, so their ground truth is empty, their cIoU is 0 and they count as failures in the
-denominator of 5,158. This loader does the same: pixel boxes at ``image_size`` S use
+denominator of 5,158. A non-finite coordinate (NaN, ±inf; not in the release, where the official
+``int()`` would fail) drops its box, named and counted; the entry stays. This loader does the same: pixel boxes at ``image_size`` S use
 ``int(S * max(x, 0))`` cut at S (:func:`~avlib.datasets.flickr.to_pixels`), no entry is dropped,
 and :attr:`VGGSS.box_notes` counts coordinates outside 0..1, boxes empty at the official 224 px
 and entries whose ground truth is therefore empty. An entry whose frame or audio is missing is
@@ -31,10 +32,11 @@ Samples come out in the world's ``single_source`` structure: ``frame`` uint8 S×
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from .flickr import to_pixels
-from .io import SkipLog, fail, read_audio, read_image, read_json
+from .io import SkipLog, corrupt_coordinate, fail, read_audio, read_image, read_json
 
 LAYOUT = ("<data_root>/vggss/vggss.json (a list of {file, class, bbox: [[xmin, ymin, xmax, ymax] in 0..1]}), "
           "<data_root>/vggss/frames/<file>.jpg, <data_root>/vggss/audio/<file>.wav")
@@ -85,6 +87,7 @@ class VGGSS:
         self.listed = len(entries)
         self.test_list = f"vggss.json ({len(entries)} entries; official: {OFFICIAL_SIZE})"
         self.entries, self.skipped, self.box_notes = [], SkipLog("clips"), SkipLog("boxes")
+        self.skipped.file(self.root / "vggss.json", len(entries))
         for e in entries:
             name = e["file"]
             for kind, ext in (("frames", "jpg"), ("audio", "wav")):
@@ -92,14 +95,19 @@ class VGGSS:
                     self.skipped.add(f"{kind}/<file>.{ext} missing", name)
                     break
             else:
+                boxes = []
                 for b in e["bbox"]:
+                    if not all(math.isfinite(v) for v in b):
+                        self.box_notes.add(f"box dropped: {corrupt_coordinate(b)}", name)
+                        continue
+                    boxes.append(b)
                     if any(v < 0 or v > 1 for v in b):
                         self.box_notes.add("box with a coordinate outside 0..1 (official: max(x, 0), cut at 1)", name)
                     if not nonempty(b):
                         self.box_notes.add("box empty at 224 px (draws nothing, as officially)", name)
-                if not any(nonempty(b) for b in e["bbox"]):
+                if not any(nonempty(b) for b in boxes):
                     self.box_notes.add("entry with no non-empty box: kept, empty ground truth (a failure)", name)
-                self.entries.append({"file": name, "class": e.get("class", ""), "boxes": e["bbox"]})
+                self.entries.append({"file": name, "class": e.get("class", ""), "boxes": boxes})
         if not self.entries:
             fail(self.root, f"none of the {self.listed} entries has its frame and audio", LAYOUT)
         self.classes = tuple(sorted({e["class"] for e in self.entries}))

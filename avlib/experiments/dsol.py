@@ -87,13 +87,16 @@ def _music_tasks(data_root, sc: dict) -> dict:
 
 
 def skip_table(tasks: dict) -> pd.DataFrame:
-    """Per real split: the candidates, what was skipped and why, and what the scale kept."""
+    """Per real split: the candidates, what was skipped and why (frames; dropped boxes; whether the
+    annotation file is the released one), and what the scale kept."""
     rows = []
     for name, ds in tasks.items():
         log = getattr(ds, "skipped", None)
         if log is None:
             continue
-        counts = log.counts() or {"—": 0}
+        notes = getattr(ds, "box_notes", None)
+        counts = {**(log.counts() or {"—": 0}), **(notes.counts() if notes else {})}
+        counts.update({f"{file}: {status}": 0 for file, status in log.files.items()})
         for reason, n in counts.items():
             rows.append({"split": name, "candidates": ds.total, "reason skipped": reason, "skipped": n,
                          "used at this scale": len(ds)})
@@ -191,7 +194,7 @@ def eval_multi(class_maps, split: dict, size: int, split_name: str) -> dict:
     for the mosaics (``mosaic_test``, ``silent2_test``, …)."""
     protocol = "duet" if split_name.startswith("duet") else "synthetic"
     r = evaluate_class_maps(class_maps, split["objects"], split["sounding"], size, protocol=protocol)
-    return {k: v for k, v in r.items() if k != "cious"}
+    return {k: v for k, v in r.items() if k not in ("cious", "nan_images")}
 
 
 def _stage_one_fields(cfg: M.DSOLConfig) -> dict:

@@ -227,7 +227,7 @@ def real_tests(data_root, cfg: dict, encoders=None) -> tuple[dict, pd.DataFrame,
         ds = cls(data_root)
         splits[key] = real_split(ds, cfg, encoders, data_id)
         sizes.append({"test set": ds.title, "test list": ds.test_list, "listed": ds.listed,
-                      "skipped (media missing)": len(ds.skipped), "usable": len(ds), "evaluated": splits[key]["n"]})
+                      "skipped": len(ds.skipped), "usable": len(ds), "evaluated": splits[key]["n"]})
         for log, what in ((ds.skipped, "skipped"), (ds.box_notes, "box note")):
             f = log.frame(ds.listed)
             f.insert(0, "kind", what)

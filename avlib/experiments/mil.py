@@ -109,9 +109,11 @@ def make_splits(cfg: dict, data_root=None, **knobs) -> dict:
 
 
 def skip_summary(splits: dict):
-    """One row per split: clips in the official list, skipped (missing media), available, used."""
+    """One row per split: clips in the official list, skipped (missing media), available, used, and
+    whether the label file is the released one (a file cut short reads as fewer clips than released)."""
     import pandas as pd
-    return pd.DataFrame({k: {"listed": t.listed, "skipped": len(t.skipped), "available": t.available, "used": t.n}
+    return pd.DataFrame({k: {"listed": t.listed, "skipped": len(t.skipped), "available": t.available, "used": t.n,
+                             "label file": t.file_status}
                          for k, t in splits.items()}).T
 
 

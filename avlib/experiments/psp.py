@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 
 from ..calibration import ave_split
+from ..datasets.ave import SEGMENT_LABEL_FILES
 from ..losses import fully_loss, weak_bce, weak_labels
 from ..metrics.classification import segment_accuracy
 from ..models.psp import AVELocalizer, PSPConfig
@@ -27,8 +28,9 @@ from ..train import batches, fit, train_or_load
 #: the avlib files this runner imports, transitively: the cache key of its models
 MODULES = dependencies(__name__)
 #: what an AVE ``data_root`` must hold (checked in the chapter's first cells)
-DATA_LAYOUT = {"name": "AVE features", "all_of": ["visual_feature.h5", "audio_feature.h5", "right_labels.h5",
-               "train_order.h5", "val_order.h5", "test_order.h5"], "doc": "avlib/datasets/ave.py and data/README.md"}
+DATA_LAYOUT = {"name": "AVE features", "all_of": ["visual_feature.h5", "audio_feature.h5",
+               "train_order.h5", "val_order.h5", "test_order.h5"], "any_of": list(SEGMENT_LABEL_FILES),
+               "doc": "avlib/datasets/ave.py and data/README.md"}
 
 # Model settings of every row (Table 1 and 2); the loss / head knobs are ``lam`` and ``weighting``.
 VARIANTS = {

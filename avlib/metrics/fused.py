@@ -3,11 +3,12 @@
 :func:`avlib.metrics.localization.evaluate_maps` calls :func:`image_ious`. For each image it
 does, in a cache-resident buffer, what the official loop does with ``cv2`` and NumPy:
 
-1. bilinear resize, cv2 ``INTER_LINEAR`` order: horizontal pass ``m[:, x0]·(1-a) + m[:, x1]·a``,
-   then vertical ``rows[y0]·(1-b) + rows[y1]·b``, float32, no fused multiply-add (numba's
-   default, ``fastmath=False``), so the values equal
-   :func:`avlib.metrics.localization.resize_maps` (and the NumPy transcription of cv2's formula)
-   bit for bit;
+1. bilinear resize, cv2 ``INTER_LINEAR`` order, horizontal pass then vertical, float32: with
+   ``ipp`` (the default) ``fma(v - u, a, u)`` as the OpenCV wheels compute it (the product and sum
+   in float64, then float32), else cv2's generic ``u·(1-a) + v·a`` (no fused multiply-add: numba's
+   default, ``fastmath=False``); either way the values equal
+   :func:`avlib.metrics.localization.resize_maps` (and the NumPy transcription of cv2 in
+   ``benchmarks/lvs_eval.py``) bit for bit;
 2. the protocol's score and threshold (:data:`MODES`): the LVS score ``1 - normalize_img(-map)``
    and its upper median, or the raw map (optionally min-max normalised) and ``t × max``;
 3. the three sums of cIoU, ``Σ P·G``, ``Σ G`` and ``Σ P·[G = 0]``, in float64 — exact, whatever
@@ -122,13 +123,14 @@ def kth_smallest(values, k, cand, hist):
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
-def image_ious(maps, gt, y0, y1, b, x0, x1, a, mode, fraction, out):
+def image_ious(maps, gt, y0, y1, b, x0, x1, a, mode, fraction, ipp, out):
     """cIoU of each image into ``out`` (float64, ``(N,)``).
 
     ``maps`` float32 ``(N, h, w)``, finite; ``gt`` float32 ``(N, H, W)`` in [0, 1];
     ``y0, y1, b`` / ``x0, x1, a``: source rows / columns and float32 weights of each output
     row / column (:func:`avlib.metrics.localization.linear_weights`); ``mode``: see
-    :data:`MODES`; ``fraction``: ``t`` of the max-fraction rules.
+    :data:`MODES`; ``fraction``: ``t`` of the max-fraction rules; ``ipp``: the resize's rounding
+    (see the module notes).
     """
     N, h = maps.shape[0], maps.shape[1]
     H, W = gt.shape[1], gt.shape[2]
@@ -140,11 +142,19 @@ def image_ious(maps, gt, y0, y1, b, x0, x1, a, mode, fraction, out):
     for n in range(N):
         for i in range(h):
             for x in range(W):
-                rows[i, x] = maps[n, i, x0[x]] * (one - a[x]) + maps[n, i, x1[x]] * a[x]
+                u, v = maps[n, i, x0[x]], maps[n, i, x1[x]]
+                if ipp:
+                    rows[i, x] = np.float32(np.float64(v - u) * np.float64(a[x]) + np.float64(u))
+                else:
+                    rows[i, x] = u * (one - a[x]) + v * a[x]
         for y in range(H):
             r0, r1, wb, wa = rows[y0[y]], rows[y1[y]], b[y], one - b[y]
-            for x in range(W):
-                score[y * W + x] = r0[x] * wa + r1[x] * wb
+            if ipp:
+                for x in range(W):
+                    score[y * W + x] = np.float32(np.float64(r1[x] - r0[x]) * np.float64(wb) + np.float64(r0[x]))
+            else:
+                for x in range(W):
+                    score[y * W + x] = r0[x] * wa + r1[x] * wb
         klo, khi = _key_range(score.view(np.int32))
         lo, hi = _float(klo), _float(khi)
         span = hi - lo

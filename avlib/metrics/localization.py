@@ -13,8 +13,10 @@ Protocols (the ``rule`` argument, :data:`RULES`):
 - ``"median"`` — **LVS**, ``test.py`` + ``utils.py`` of hche11/Localizing-Visual-Sounds-the-Hard-Way:
 
   1. resize the heatmap to the image size, bilinear: ``cv2.resize(..., INTER_LINEAR)`` there,
-     its formula in float32 here (:func:`resize_maps`). The official code resizes to 224×224;
-     here the size is the ground truth's (the world's frames are 112×112);
+     here what the OpenCV wheels users install compute through IPP (:func:`resize_maps`,
+     ``resize="ipp"``: a constant map stays constant; option ``resize="plain"``: cv2's generic
+     formula). The official code resizes to 224×224; here the size is the ground truth's (the
+     world's frames are 112×112);
   2. score = ``1 - normalize_img(-map)`` in float32, as the official code writes it:
      ``normalize_img`` is min-max normalisation that **leaves a constant map unchanged**, so
      a non-constant map scores ``1 - (max - x) / (max - min)`` (1 at the maximum) and a
@@ -112,25 +114,45 @@ def linear_weights(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.nd
     return i0, np.minimum(i0 + 1, n_in - 1), a
 
 
-def resize_maps(maps, size) -> torch.Tensor:
-    """Heatmaps ``(N, h, w)`` → ``(N, H, W)``, bilinear as cv2 ``INTER_LINEAR`` computes it.
+#: how :func:`resize_maps` rounds: ``"ipp"`` — what ``cv2.resize`` computes in the OpenCV wheels the
+#: official scripts install (their IPP path); ``"plain"`` — cv2's generic C++ formula (avlib's former default)
+RESIZES = ("ipp", "plain")
 
-    Pixel-centre aligned (:func:`linear_weights`), horizontal pass then vertical, each a float32
-    ``u·(1 - a) + v·a`` rounded after every operation: the same values, bit for bit, as the
-    compiled evaluation (:mod:`avlib.metrics.fused`) and the NumPy transcription of cv2's formula
-    in ``benchmarks/lvs_eval.py``. cv2 itself is not a dependency and may differ from its formula
-    in the last bit: its vectorised vertical pass can use fused multiply-adds (FMA builds), and it
-    switches INTER_LINEAR to INTER_AREA for an exact 2× downscale. (``F.interpolate`` samples
-    the same points but rounds differently in the last bit, which moves a few medians.)
+
+def _lerp(u: torch.Tensor, v: torch.Tensor, t: torch.Tensor, resize: str) -> torch.Tensor:
+    """One bilinear pass in float32: ``ipp`` ``fma(v - u, t, u)``; ``plain`` ``u·(1 - t) + v·t``."""
+    if resize == "ipp":   # (v - u) rounded to float32, then one fused multiply-add (float64 holds the product exactly)
+        return ((v - u).double() * t.double() + u.double()).float()
+    return u * (1 - t) + v * t
+
+
+def resize_maps(maps, size, resize: str = "ipp") -> torch.Tensor:
+    """Heatmaps ``(N, h, w)`` → ``(N, H, W)``, bilinear as ``cv2.resize(..., INTER_LINEAR)`` computes it.
+
+    Pixel-centre aligned (:func:`linear_weights`), horizontal pass then vertical, float32. By default
+    (``resize="ipp"``) each pass is ``fma(v - u, a, u)``, which is what the OpenCV wheels (opencv-python
+    5.1 with IPP) compute when the size grows by a whole factor, as in the book (7 → 112) and the papers
+    (7 or 14 → 224): checked bit for bit on random and constant maps (``tests/data/cv2_resize_ipp.npz``).
+    A constant map stays constant, so a collapsed model's maps score as officially. At other ratios
+    (7 → 40) OpenCV's IPP path rounds otherwise (measured: up to 2.5·10⁻⁷ of the map's range, more ulps
+    near zero): not reproduced, a documented difference. The fused
+    multiply-add is formed in float64 and rounded once more to float32 (a double rounding that can
+    differ from a true FMA with probability about 2⁻²⁹ per pixel). ``resize="plain"``: cv2's generic
+    formula ``u·(1 - a) + v·a`` rounded after every operation (a constant map gains one-ulp ripples).
+    Both equal the compiled evaluation (:mod:`avlib.metrics.fused`) bit for bit. A 1×1 map stays
+    constant here; cv2 (5.1) leaves a few of its output rows one ulp off (a difference of no consequence
+    to a prediction, noted here). ``F.interpolate`` samples the same points but rounds differently.
     """
+    if resize not in RESIZES:
+        raise ValueError(f"unknown resize {resize!r}; valid: {RESIZES}")
     x = _as_maps(maps)
     H, W = _size(size)
     if x.shape[-2:] == (H, W):
         return x
     y0, y1, b = (torch.from_numpy(v) for v in linear_weights(x.shape[1], H))
     x0, x1, a = (torch.from_numpy(v) for v in linear_weights(x.shape[2], W))
-    rows = x[:, :, x0] * (1 - a) + x[:, :, x1] * a
-    return rows[:, y0] * (1 - b)[:, None] + rows[:, y1] * b[:, None]
+    rows = _lerp(x[:, :, x0], x[:, :, x1], a, resize)
+    return _lerp(rows[:, y0], rows[:, y1], b[:, None], resize)
 
 
 def normalize_maps(maps) -> torch.Tensor:
@@ -205,9 +227,9 @@ def binarize(maps, rule: str = "median", threshold: float | None = None,
 
 
 def predict_mask(maps, size, rule: str = "median", threshold: float | None = None,
-                 normalize: bool | None = None) -> torch.Tensor:
-    """Resize heatmaps to ``size`` then :func:`binarize` them: the prediction ``P`` of cIoU."""
-    return binarize(resize_maps(maps, size), rule=rule, threshold=threshold, normalize=normalize)
+                 normalize: bool | None = None, resize: str = "ipp") -> torch.Tensor:
+    """Resize heatmaps to ``size`` (:func:`resize_maps`) then :func:`binarize` them: the prediction ``P`` of cIoU."""
+    return binarize(resize_maps(maps, size, resize), rule=rule, threshold=threshold, normalize=normalize)
 
 
 def ciou(pred_mask, gt) -> np.ndarray:
@@ -314,7 +336,7 @@ def _ragged(x) -> bool:
 
 
 def evaluate_maps(maps, gt, rule: str = "median", threshold: float | None = None, normalize: bool | None = None,
-                  chunk: int = 256) -> dict:
+                  chunk: int = 256, resize: str = "ipp") -> dict:
     """Whole-test-set evaluation: ``{"ciou": success at 0.5, "auc", "ious" (N,), "curve" (21,)}``.
 
     ``maps`` ``(N, h, w)`` at any resolution (finite, and ``max - min`` of each map finite in
@@ -325,8 +347,10 @@ def evaluate_maps(maps, gt, rule: str = "median", threshold: float | None = None
     per-image work runs compiled (:func:`avlib.metrics.fused.image_ious`), ``chunk`` images of
     ground truth at a time; on such inputs it equals ``ciou(predict_mask(...), gt)`` and the
     official per-image code bit for bit (other soft ground truths can differ in the last bits
-    of the sums).
+    of the sums). ``resize``: see :func:`resize_maps`.
     """
+    if resize not in RESIZES:
+        raise ValueError(f"unknown resize {resize!r}; valid: {RESIZES}")
     if rule not in RULES:
         raise ValueError(f"unknown binarisation rule {rule!r}; valid: {RULES}")
     gt = np.asarray(gt)
@@ -349,5 +373,5 @@ def evaluate_maps(maps, gt, rule: str = "median", threshold: float | None = None
     ious = np.empty(len(gt))
     for i in range(0, len(gt), chunk):
         fused.image_ious(x[i:i + chunk], np.ascontiguousarray(gt[i:i + chunk], dtype=np.float32), *weights,
-                         mode, fraction, ious[i:i + chunk])
+                         mode, fraction, resize == "ipp", ious[i:i + chunk])
     return {"ciou": success_rate(ious, 0.5), "auc": auc(ious), "ious": ious, "curve": success_curve(ious)}

@@ -17,7 +17,10 @@ code of DTaoo/Discriminative-Sounding-Objects-Localization computes; deviations 
   Reported as **CIoU@0.3** = the fraction of images with CIoU ``>= 0.05 * 6``
   (``results[6]`` of the official code, i.e. 0.30000000000000004: a CIoU of exactly 0.3 is not
   a success) and **AUC** over the 21 thresholds ``0.05 * i``. Images without a sounding class
-  are left out (``eval_duet.py`` skips frames without boxes).
+  are left out (``eval_duet.py`` skips frames without boxes). An image whose CIoU is 0/0 (a
+  sounding class with an empty box and an empty prediction) stays in the denominator as a
+  failure, as the official ``np.sum(ious >= t) / len(ious)`` counts its NaN (option
+  ``nan_images="drop"``: leave such images out, avlib's former summary).
   Options: ``threshold=`` (any fraction, overrides the protocol; ``0.1`` was avlib's former
   value), ``normalize=True`` (min-max normalise each map first, as avlib did).
 - **NSA** (no-sounding area, :func:`nsa`): for each image, the fraction of pixels with
@@ -45,6 +48,7 @@ MOSAIC_THRESHOLD = 0.5
 DUET_THRESHOLD = 0.2
 PROTOCOLS = {"synthetic": MOSAIC_THRESHOLD, "duet": DUET_THRESHOLD}
 NSA_CLASSES = ("non_sounding", "visible_silent")
+NAN_IMAGES = ("failure", "drop")
 
 
 def _tensor(x) -> torch.Tensor:
@@ -130,17 +134,24 @@ def nsa(class_maps, sounding, size: int | None = None, threshold: float = NSA_TH
 
 def evaluate_class_maps(class_maps, objects, sounding, size: int, protocol: str = "synthetic", at: float = CIOU_AT,
                         threshold: float | None = None, normalize: bool = False, nsa_classes: str = "non_sounding",
-                        silent=None) -> dict:
-    """``{"ciou@0.3", "auc", "nsa", "cious"}`` over a test set, as in Table 2, by ``protocol``
+                        silent=None, nan_images: str = "failure") -> dict:
+    """``{"ciou@0.3", "auc", "nsa", "cious", "nan_images"}`` over a test set, as in Table 2, by ``protocol``
     (``"synthetic"``: eval.py, 0.5 × max; ``"duet"``: eval_duet.py, 0.2 × max).
 
+    The summaries' denominator is every image with a sounding class; ``nan_images`` counts those
+    whose CIoU is 0/0, failures as officially (``nan_images="drop"`` as option: left out).
     ``silent`` is only needed with ``nsa_classes="visible_silent"``.
     """
+    if nan_images not in NAN_IMAGES:
+        raise ValueError(f"unknown nan_images {nan_images!r}; valid: {NAN_IMAGES}")
     if not isinstance(size, Integral):
         raise TypeError("evaluate_class_maps(class_maps, objects, sounding, size, protocol=...): `size` must be an "
                         f"int, got {type(size).__name__}; the `silent` argument was dropped (NSA now counts every "
                         "non-sounding class); pass silent=... only with nsa_classes='visible_silent'")
     cious = class_aware_ciou(class_maps, objects, sounding, size, protocol, threshold, normalize)
-    valid = cious[~np.isnan(cious)]
+    scored = cious[np.array([len(s) > 0 for s in sounding], dtype=bool)]
+    n_nan = int(np.isnan(scored).sum())
+    valid = scored if nan_images == "failure" else scored[~np.isnan(scored)]
     return {f"ciou@{at}": success_rate(valid, at), "auc": auc(valid),
-            "nsa": nsa(class_maps, sounding, size, classes=nsa_classes, silent=silent), "cious": cious}
+            "nsa": nsa(class_maps, sounding, size, classes=nsa_classes, silent=silent), "cious": cious,
+            "nan_images": n_nan}
