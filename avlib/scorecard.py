@@ -47,7 +47,9 @@ class Claim:
     ``diffs``: per-seed differences, ``ours(better) − ours(worse)`` in ``unit``, paired by seed
     (``None`` when not testable, with ``reason``). ``direction``: ``">"`` the paper claims a
     positive difference, ``"<"`` a negative one, ``"≈"`` no difference beyond ``margin``.
-    ``paper``: the paper's own difference in the same unit, if it reports one.
+    ``paper``: the paper's own difference in the same unit, if it reports one. ``ratio``: whether
+    ``ours / paper`` means something (False where ``paper`` is a derived quantity, e.g. a range
+    minus a bound, whose ratio to ours is no effect size).
     """
     claim: str
     section: str
@@ -59,6 +61,7 @@ class Claim:
     reason: str = ""
     note: str = ""
     data: str = "world"
+    ratio: bool = True
 
     def __post_init__(self):
         if self.direction not in DIRECTIONS:
@@ -205,7 +208,7 @@ def row(c: Claim) -> dict:
     if c.diffs is not None:
         m, lo, hi = interval(c.diffs)
         out.update(mean=m, ci_low=None if np.isnan(lo) else lo, ci_high=None if np.isnan(hi) else hi)
-        if c.paper not in (None, 0) and c.direction != "≈":
+        if c.paper not in (None, 0) and c.direction != "≈" and c.ratio:
             out["effect_vs_paper"] = m / c.paper
     return out
 
@@ -227,26 +230,45 @@ def badge(v: str) -> str:
             f'white-space:nowrap">{html.escape(v)}</span>')
 
 
+def _missing(x) -> bool:
+    """None or NaN (a table read back from JSON or built by pandas holds NaN where a claim had None)."""
+    return x is None or (isinstance(x, (float, np.floating)) and np.isnan(x))
+
+
 def _fmt(x, digits):
-    return "" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:+.{digits}f}"
+    return "" if _missing(x) else f"{x:+.{digits}f}"
+
+
+def _label(r) -> str:
+    """The claim with its direction (and margin): ``"a beats b (>)"``, ``"a ≈ b (≈ ±3)"``."""
+    margin = "" if _missing(r["margin"]) else f" ±{r['margin']:g}"
+    return f"{r['claim']} ({r['direction']}{margin})"
+
+
+def _digits(r, digits: int) -> int:
+    """Enough decimals for the claim's scale: a unit whose differences are below 0.1 (e.g. NMI as a
+    fraction) gets two significant digits of its largest value instead of ``digits``."""
+    vals = [abs(v) for v in (r["mean"], r["ci_low"], r["ci_high"], r["paper"]) if not _missing(v) and v != 0]
+    top = max(vals, default=0.0)
+    return digits if top == 0 or top >= 0.1 else max(digits, int(np.ceil(-np.log10(top))) + 1)
 
 
 def display_table(table: pd.DataFrame, digits: int = 1) -> pd.DataFrame:
     """The reader's view: claim, where, paper's number, ours with its 95 % interval, verdict badge; a
     ``data`` column names the dataset when any claim was measured on real data (not the world)."""
     def ours(r):
-        if r["mean"] is None:
+        if _missing(r["mean"]):
             return ""
-        ci = "" if r["ci_low"] is None else f" [{_fmt(r['ci_low'], digits)}, {_fmt(r['ci_high'], digits)}]"
-        return f"{_fmt(r['mean'], digits)}{ci} (n={r['n_seeds']})"
+        d = _digits(r, digits)
+        ci = "" if _missing(r["ci_low"]) else f" [{_fmt(r['ci_low'], d)}, {_fmt(r['ci_high'], d)}]"
+        return f"{_fmt(r['mean'], d)}{ci} (n={r['n_seeds']})"
     view = pd.DataFrame({
-        "claim": [f"{r['claim']} ({r['direction']}{'' if r['margin'] is None else ' ±' + str(r['margin'])})"
-                  for _, r in table.iterrows()],
+        "claim": [_label(r) for _, r in table.iterrows()],
         "where": table["section"],
         "unit": table["unit"],
-        "paper": [_fmt(p, digits) for p in table["paper"]],
+        "paper": [_fmt(r["paper"], _digits(r, digits)) for _, r in table.iterrows()],
         "ours, mean [95 % CI]": [ours(r) for _, r in table.iterrows()],
-        "ours / paper": ["" if e is None or pd.isna(e) else f"{e:.2f}" for e in table["effect_vs_paper"]],
+        "ours / paper": ["" if _missing(e) else f"{e:.2f}" for e in table["effect_vs_paper"]],
         "verdict": [badge(v) for v in table["verdict"]],
         "note": table["note"],
     })

@@ -260,10 +260,14 @@ def test_classifiers_reinitialised_at_every_alternation():
     assert h3["reinit"] == [True, h3["reorder"][1]]
 
 
-def test_cluster_maps_to_classes_takes_the_max_of_aligned_clusters():
+def test_cluster_maps_to_classes_sums_the_assigned_clusters_as_officially():
     maps = torch.tensor([[[[0.1]], [[0.7]], [[0.3]]]])       # 3 clusters, 1×1 maps
-    out = M.cluster_maps_to_classes(maps, [1, 0, 1], n_classes=3)
+    out = M.cluster_maps_to_classes(maps, [1, 0, 1], n_classes=3)        # official: np.sum(pred[row == 1], 0)
+    torch.testing.assert_close(out[0, :, 0, 0], torch.tensor([0.7, 0.4, 0.0]))
+    out = M.cluster_maps_to_classes(maps, [1, 0, 1], n_classes=3, reduce="max")
     torch.testing.assert_close(out[0, :, 0, 0], torch.tensor([0.7, 0.3, 0.0]))
+    with pytest.raises(ValueError, match="reduce"):
+        M.cluster_maps_to_classes(maps, [1, 0, 1], n_classes=3, reduce="mean")
 
 
 def test_runners_accept_a_device(tmp_path, monkeypatch):
@@ -293,3 +297,27 @@ def test_baselines_give_maps_in_unit_range():
         assert m.shape == (4, 7, 7) and m.min() >= 0 and m.max() <= 1
     with pytest.raises(ValueError, match="unknown baseline"):
         M.BaselineNet("dmc", 8, 6)
+
+
+def test_kmeans_restarts_and_bce_clamp_are_named_options(monkeypatch):
+    """DSOLConfig.kmeans_n_init (avlib 4; official: scikit-learn's default) reaches k-means;
+    DSOLConfig.bce_eps (avlib 1e-6; official nn.BCELoss: eps 0, log clamped at -100) reaches Eq. 1's BCE."""
+    import avlib.models.dsol_train as T
+    seen = []
+    real = T.build_dictionary
+    monkeypatch.setattr(T, "build_dictionary", lambda *a, **k: seen.append(k["n_init"]) or real(*a, **k))
+    g = torch.Generator().manual_seed(0)
+    v, a = torch.randn(16, 64, 7, 7, generator=g), torch.randn(16, 48, generator=g)
+    net = M.DSOLNet(64, 48, 4, M.DSOLConfig(emb_dim=8, n_clusters=4, stage1_epochs=2, batch_size=8, cls_epochs=1,
+                                            kmeans_n_init=1))
+    M.train_stage_one(net, v, a)
+    assert seen and set(seen) == {1}
+    losses = {}
+    for eps in (1e-6, 0.0):
+        torch.manual_seed(0)
+        net = M.DSOLNet(64, 48, 4, M.DSOLConfig(emb_dim=8, n_clusters=4, bce_eps=eps))
+        with torch.no_grad():
+            net.loc_conv.weight.fill_(1e4)     # saturated scores (0 or 1): the clamp decides the loss
+        losses[eps] = M.localization_loss(net, v[:4], a[:4], torch.Generator().manual_seed(1)).item()
+    # a wrong saturated score costs -log(1e-6) = 13.8 with the clamp, 100 (nn.BCELoss's log floor) without
+    assert losses[1e-6] <= 13.82 < losses[0.0], losses

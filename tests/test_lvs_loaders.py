@@ -186,7 +186,8 @@ def test_flickr_bad_files(tmp_path):
     # out-of-range coordinates are cut at the image edge and counted
     root = _flickr(tmp_path / "r", ["a"], xml=XML.replace("<xmax>192</xmax>", "<xmax>9999</xmax>"))
     ds = FlickrSoundNet(root, image_size=8, load_media=False)
-    assert ds.box_notes.counts() == {"box coordinate outside 0..256 (cut at the image edge)": 1}
+    assert ds.box_notes.counts() == {"box coordinate outside 0..256 (official int() and slicing: cut at the edge; "
+                                     "-2 or less counts from the far edge)": 1}
     assert ds[0]["annotator_boxes"][1] == (2, 2, 8, 6)
 
 
@@ -195,3 +196,17 @@ def test_flickr_official_int_conversion(tmp_path):
     root = _flickr(tmp_path, ["a"], xml=XML.replace("<xmin>64</xmin>", "<xmin>37</xmin>"))
     assert FlickrSoundNet(root, image_size=224, load_media=False)[0]["annotator_boxes"][1][0] == 32
     assert FlickrSoundNet(root, image_size=100, load_media=False)[0]["annotator_boxes"][1][0] == 14
+
+
+@pytest.mark.parametrize("xmin, filled", [(-1, (0, 8)), (-2, None), (-5, None)])
+def test_flickr_negative_coordinates_follow_the_official_slicing(tmp_path, xmin, filled):
+    """int(224 * v / 256) truncates toward 0: -1 → 0 (harmless), -2 → -1 and -5 → -4, negative indices that
+    count from the far edge, so ``gt[:, -1:x1]`` fills nothing when x1 < 223, as in the official testset_gt."""
+    root = _flickr(tmp_path, ["a"], xml=XML.replace("<xmin>0</xmin>", f"<xmin>{xmin}</xmin>", 1))
+    box = FlickrSoundNet(root, image_size=224, load_media=False)[0]["annotator_boxes"][0]
+    x0, y0, x1, y1 = box
+    assert (y0, y1) == (0, 112)
+    if filled is None:
+        assert x1 == x0 and x0 == 224 + int(224 * xmin / 256)                 # an empty slice
+    else:
+        assert (x0, x1) == (0, 112)

@@ -235,3 +235,13 @@ def test_audioset_instrument_bad_box_files(tmp_path, ann, match):
     with pytest.raises(DatasetFormatError, match=match) as err:
         AudioSetInstrument(tmp_path)
     assert "audioset_box.json" in str(err.value) and "Expected layout" in str(err.value)
+
+
+def test_normbox_to_pixels_is_the_official_int_slice():
+    """``box = np.array(normbox) * 224; gtmap[int(box[1]):int(box[1] + box[3]), int(box[0]):int(box[0] + box[2])]``:
+    truncation (not rounding), and a negative start counts from the far edge."""
+    from avlib.datasets.music import _norm_to_box
+    assert _norm_to_box([0.1, 0.2, 0.30, 0.25], 224) == (22, 44, 89, 100)   # 22.4, 44.8, 22.4 + 67.2, 44.8 + 56
+    assert _norm_to_box([0.999, 0.5, 0.2, 0.1], 224) == (223, 112, 224, 134)  # cut at the edge
+    x0, y0, x1, y1 = _norm_to_box([-0.05, 0.0, 0.5, 0.5], 224)               # int(-11.2) = -11 → 213:100, empty
+    assert (x0, x1) == (213, 213) and (y0, y1) == (0, 112)

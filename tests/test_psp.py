@@ -285,3 +285,30 @@ def test_settings_scales():
     with pytest.raises(ValueError, match="scale"):
         ex.settings("huge")
     assert np.isclose(ex.PAPER["table1"]["full"]["PSP"], 77.8)
+
+
+def test_official_code_options_are_named_and_change_what_they_say():
+    """The PSP deviations from the official code are named options (PSPConfig): classifier dropout (official:
+    none), the ℓ1 normaliser (official: x / (Σ + 1e-8)) and the init (official: xavier_uniform)."""
+    from avlib.models.psp import AVELocalizer, PSPConfig, prune_connections
+    beta = torch.tensor([[[2.0, 1.0, -1.0], [0.0, 0.0, 0.0]]])
+    ours = prune_connections(beta, 0.0)
+    official = prune_connections(beta, 0.0, l1_norm="official")
+    torch.testing.assert_close(official[0, 0], torch.tensor([2.0, 1.0, 0.0]) / (3.0 + 1e-8) / (1.0 + 1e-8))
+    torch.testing.assert_close(ours[0, 0], torch.tensor([2 / 3, 1 / 3, 0.0]))
+    assert torch.equal(ours[0, 1], torch.zeros(3)) and torch.equal(official[0, 1], torch.zeros(3))
+    m = AVELocalizer(PSPConfig(classifier_dropout=False))
+    assert isinstance(m.classifier[2], torch.nn.Identity)
+    assert isinstance(AVELocalizer(PSPConfig()).classifier[2], torch.nn.Dropout)
+    torch.manual_seed(0)
+    x = AVELocalizer(PSPConfig(init="xavier"))
+    w = x.psp.w1v.weight
+    bound = (6 / (w.shape[0] + w.shape[1])) ** 0.5
+    assert w.abs().max() <= bound and w.abs().max() > 0.9 * bound          # xavier_uniform's range, reached
+    torch.manual_seed(0)
+    d = AVELocalizer(PSPConfig())
+    assert not torch.equal(d.psp.w1v.weight, w) and d.psp.w1v.weight.abs().max() <= (1 / w.shape[1]) ** 0.5
+    with pytest.raises(ValueError, match="l1_norm"):
+        PSPConfig(l1_norm="exact")
+    with pytest.raises(ValueError, match="init"):
+        PSPConfig(init="kaiming")

@@ -77,7 +77,7 @@ def test_chapter_on_real_files(real_run):
     assert res["results"]["test_sets"]["flickr"]["evaluated"] == len(FLICKR_LISTED)
     assert res["results"]["test_sets"]["vggss"]["evaluated"] == len(VGGSS)
     text = shown_text(nb)
-    assert "box coordinate outside 0..256 (cut at the image edge)" in text
+    assert "box coordinate outside 0..256 (official int() and slicing" in text
     assert "entry with no non-empty box: kept, empty ground truth (a failure)" in text
     assert "Skipped on real data" in text and "world's ground truth" in text
     assert "Test data: Flickr-SoundNet test (real files)" in text

@@ -87,3 +87,19 @@ def test_the_reader_table_names_real_data_and_not_the_world():
     real = scorecard([Claim("a beats b", "Table 1", np.array([1.0, 2.0, 3.0]), data="AVE")])
     view = display_table(real)
     assert list(view["data"]) == ["AVE"] and list(view.columns[:3]) == ["claim", "where", "data"]
+
+
+def test_the_reader_table_shows_no_nan_and_digits_follow_the_scale():
+    from avlib.scorecard import display_table, records
+    claims = [Claim("a beats b", "T1", np.array([1.0, 2.0, 3.0]), paper=2.0),
+              Claim("a ≈ b", "T2", np.array([0.5, -0.5, 0.2]), direction="≈", margin=3.0),
+              Claim("features separate", "F3", np.array([-0.004, -0.002, -0.003]), unit="NMI"),
+              Claim("range under 3", "T3", np.array([-1.0, -2.0, -1.5]), direction="<", paper=-0.5, ratio=False),
+              Claim("needs the world", "F4", reason="the files have no per-second truth", data="X")]
+    table = pd.DataFrame(records(scorecard(claims)))          # read back as the dashboard does: None → NaN
+    view = display_table(table)
+    text = view.to_string()
+    assert "nan" not in text.lower() and "[, ]" not in text
+    assert list(view["claim"][:2]) == ["a beats b (>)", "a ≈ b (≈ ±3)"]
+    assert view["ours, mean [95 % CI]"][2].startswith("-0.0030 [") and view["ours, mean [95 % CI]"][4] == ""
+    assert view["ours / paper"][0] == "1.00" and view["ours / paper"][3] == ""

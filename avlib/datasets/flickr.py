@@ -30,8 +30,10 @@ tags by name when they are there and otherwise falls back to that positional rul
     </annotation>
 
 Pixel boxes at the loader's ``image_size`` S use the official conversion
-``int(S * int(v) / 256)`` (``int(224 * int(ch.text)/256)`` there), with negative values taken as
-0 and values past 256 cut at the image edge (numpy slicing does the same in the official code).
+``int(S * int(v) / 256)`` (``int(224 * int(ch.text)/256)`` there) and the official slice
+``gt[ymin:ymax, xmin:xmax] = 1`` with NumPy's semantics (:func:`~avlib.datasets.io.official_slice`):
+values past the edge are cut, and a coordinate of -2 or less becomes a negative index that counts
+from the far edge, so such a box usually fills nothing, exactly as in the official evaluation.
 Coordinates outside 0..256 are counted in :attr:`FlickrSoundNet.box_notes`; a box with a non-finite
 value (NaN, inf: the official ``int()`` would fail) is dropped, named and counted there. Samples come out in the
 world's ``single_source`` structure with ``annotator_boxes``; the ground truth is the consensus
@@ -44,7 +46,7 @@ import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from .io import SkipLog, corrupt_coordinate, fail, read_audio, read_image
+from .io import SkipLog, corrupt_coordinate, fail, official_slice, read_audio, read_image
 
 LAYOUT = ("<data_root>/flickr/flickr_test.csv (official test list, rows '<id>,<n>'), "
           "<data_root>/flickr/Annotations/<id>.xml (annotators' boxes, 256-px coordinates), "
@@ -96,8 +98,16 @@ def read_test_list(path) -> list[str]:
 
 
 def to_pixels(box, size: int, box_scale: float) -> tuple:
-    """The official conversion ``int(S * max(v, 0) / box_scale)`` of each coordinate, cut at ``size``."""
+    """The official VGG-SS conversion ``int(S * max(v, 0) / box_scale)`` of each coordinate, cut at ``size``."""
     return tuple(min(int(size * max(float(v), 0.0) / box_scale), size) for v in box)
+
+
+def flickr_pixels(box, size: int) -> tuple:
+    """A Flickr box ``[xmin, ymin, xmax, ymax]`` (256-px integers) → the pixels ``(x0, y0, x1, y1)`` that the
+    official ``testset_gt`` fills at ``size``: ``int(S * v / 256)`` then ``gt[ymin:ymax, xmin:xmax]``."""
+    x0, y0, x1, y1 = (int(size * int(v) / BOX_SCALE) for v in box)
+    (xa, xb), (ya, yb) = official_slice(x0, x1, size), official_slice(y0, y1, size)
+    return xa, ya, xb, yb
 
 
 class FlickrSoundNet:
@@ -152,7 +162,8 @@ class FlickrSoundNet:
                         continue
                     boxes.append(b)
                     if any(v < 0 or v > BOX_SCALE for v in b):
-                        self.box_notes.add(f"box coordinate outside 0..{BOX_SCALE} (cut at the image edge)", name)
+                        self.box_notes.add(f"box coordinate outside 0..{BOX_SCALE} (official int() and slicing: "
+                                           "cut at the edge; -2 or less counts from the far edge)", name)
                 if not boxes:
                     self.skipped.add("every box dropped (non-finite coordinates)", name)
                     continue
@@ -165,7 +176,7 @@ class FlickrSoundNet:
 
     def __getitem__(self, i: int) -> dict:
         it, S = self.items[i], self.image_size
-        ann = [to_pixels(b, S, BOX_SCALE) for b in it["boxes"]]
+        ann = [flickr_pixels(b, S) for b in it["boxes"]]
         out = {"file": it["name"], "annotator_boxes": ann, "box": ann[0], "index": i, "sample_rate": 16000}
         if self.load_media:
             out["frame"] = read_image(self.root / "frames" / f"{it['name']}.jpg", S, LAYOUT)

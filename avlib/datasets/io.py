@@ -59,6 +59,16 @@ def corrupt_coordinate(values, extent: float = 1.0) -> str | None:
     return None
 
 
+def official_slice(start: int, stop: int, size: int) -> tuple[int, int]:
+    """The pixels ``[lo, hi)`` that the official ``gt[start:stop] = 1`` fills along an axis of ``size``.
+
+    NumPy slice semantics: a negative index counts from the far edge (``-1`` is ``size - 1``), indices
+    past the edge are cut, and a stop before the start fills nothing (``hi == lo``).
+    """
+    lo, hi, _ = slice(int(start), int(stop)).indices(int(size))
+    return lo, max(lo, hi)
+
+
 class DatasetFormatError(ValueError):
     """A dataset file or folder that does not follow the documented layout."""
 

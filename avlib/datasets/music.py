@@ -12,6 +12,9 @@ them, audio as ``music-exp/data/cut_audios.py`` reads it)::
     <data_root>/synthetic/test1/{video/<k>.jpg, audio/<k>.wav, box/<k>.npy}
     <data_root>/synthetic/train/train/{video/<k>.jpg, audio/<k>.wav}
 
+(``synthetic/`` is optional for the DSOL chapter: :mod:`avlib.datasets.music_synthetic` builds the
+mosaics from the solo frames when it is absent.)
+
 Annotation JSON (solo and duet), keyed ``<video>/frame_<NNN>/<xxxxx>.jpg``::
 
     {"4Oy5VmaacaI_0_1000/frame_013/00411.jpg":
@@ -48,7 +51,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import DatasetFormatError, SkipLog, corrupt_coordinate, fail, read_audio, read_image, read_json, subsample
+from .io import (DatasetFormatError, SkipLog, corrupt_coordinate, fail, official_slice, read_audio, read_image,
+                 read_json, subsample)
 
 #: the official 11-class list (eval.py ``keylist``, sorted as there): class index = position
 MUSIC_CLASSES = ("accordion", "acoustic_guitar", "cello", "clarinet", "erhu", "flute", "saxophone",
@@ -119,8 +123,12 @@ def _read_labels(path) -> dict:
 
 
 def _norm_to_box(nb, S) -> tuple:
-    x, y, w, h = (float(v) for v in nb)
-    return tuple(int(np.clip(round(c * S), 0, S)) for c in (x, y, x + w, y + h))
+    """A normbox ``[x, y, w, h]`` → the pixels ``(x0, y0, x1, y1)`` that the official evaluation fills at ``S``
+    (``tools.py`` / ``eval.py`` / ``eval_duet.py``: ``box = np.array(normbox) * 224``,
+    ``gtmap[int(box[1]):int(box[1] + box[3]), int(box[0]):int(box[0] + box[2])] = 1``, NumPy slicing)."""
+    x, y, w, h = (float(v) * S for v in nb)
+    (xa, xb), (ya, yb) = official_slice(int(x), int(x + w), S), official_slice(int(y), int(y + h), S)
+    return xa, ya, xb, yb
 
 
 def usable_boxes(objects, key, notes: SkipLog, size: int = 224) -> list:

@@ -12,6 +12,8 @@
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 
 import numpy as np
 import pandas as pd
@@ -19,7 +21,7 @@ import torch
 
 from ..audio import image_to_tensor
 from ..features import encode_audio, encode_frames, pretrained_encoders
-from ..metrics.clustering import align_clusters, nmi
+from ..metrics.clustering import match_by_fraction, nmi
 from ..metrics.localization import box_mask, evaluate_maps
 from ..metrics.sounding import evaluate_class_maps
 from ..models import dsol as M
@@ -35,9 +37,10 @@ DATA_VERSION = 1
 #: the avlib files this runner imports, transitively: the cache key of its models
 MODULES = dependencies(__name__)
 #: what a MUSIC ``data_root`` must hold (checked in the chapter's first cells)
+#: (``synthetic/`` is optional: without it MUSIC-Synthetic is built from MUSIC-solo, seeded)
 DATA_LAYOUT = {"name": "MUSIC (DSOL)",
                "all_of": ["solotest.json", "duettest.json", "MUSIC_solo_videos.json", "solo/video_frames",
-                          "duet/video_frames", "synthetic/test1/box", "synthetic/train/train/video"],
+                          "duet/video_frames"],
                "doc": "avlib/datasets/music.py and data/README.md"}
 BACKBONES = ("pretrained", "scratch", "resnet18")
 SILENT_COUNTS = (1, 2, 3, 5, 7)
@@ -74,16 +77,26 @@ def _world_tasks(sc: dict) -> dict:
 
 def _music_tasks(data_root, sc: dict) -> dict:
     """The MUSIC splits (:class:`~avlib.datasets.music.Music`): official test frames, subsampled to
-    the scale's sizes (all at ``paper``), and the training frames of the other videos."""
+    the scale's sizes (all at ``paper``), and the training frames of the other videos. Without the
+    released ``synthetic/`` folder, MUSIC-Synthetic is built from the solo frames
+    (:class:`~avlib.datasets.music_synthetic.BuiltSynthetic`: test mosaics from the solo test frames,
+    seed 0; training mosaics from the solo training frames, seed 1), and the skip table says so."""
     from ..datasets.music import Music
+    from ..datasets.music_synthetic import BuiltSynthetic
     big = sc["scale"] == "paper"
     n_test, n_solo, n_mix = (None, None, None) if big else (sc["n_test"], sc["n_solo_train"], sc["n_mix_train"])
-    return {"solo_train": Music(data_root, "solo", "train", keep=n_solo),
-            "solo_test": Music(data_root, "solo", "test", keep=n_test),
-            "mosaic_train": Music(data_root, "synthetic", "train", keep=n_mix),
-            "mosaic_test": Music(data_root, "synthetic", "test", keep=n_test),
-            "duet_train": Music(data_root, "duet", "train", keep=n_mix),
-            "duet_test": Music(data_root, "duet", "test", keep=n_test)}
+    tasks = {"solo_train": Music(data_root, "solo", "train", keep=n_solo),
+             "solo_test": Music(data_root, "solo", "test", keep=n_test)}
+    if (Path(data_root) / "synthetic").is_dir():
+        tasks.update(mosaic_train=Music(data_root, "synthetic", "train", keep=n_mix),
+                     mosaic_test=Music(data_root, "synthetic", "test", keep=n_test))
+    else:
+        for split, n, seed in (("train", n_mix, 1), ("test", n_test, 0)):
+            solo = Music(data_root, "solo", split)
+            tasks[f"mosaic_{split}"] = BuiltSynthetic(solo, n if n is not None else len(solo) // 4, seed=seed)
+    tasks.update(duet_train=Music(data_root, "duet", "train", keep=n_mix),
+                 duet_test=Music(data_root, "duet", "test", keep=n_test))
+    return tasks
 
 
 def skip_table(tasks: dict) -> pd.DataFrame:
@@ -228,7 +241,7 @@ def run_dsol(data: dict, scale: str, seed: int = 0, backbone: str = "pretrained"
     stage1.to(device)
     # cluster → class alignment on the stage-one training set (evaluation only)
     tr = M.infer(stage1, visual_input(solo, backbone), solo["afeat"])
-    mapping = align_clusters(M.assign_clusters(stage1, tr["object"]), solo["labels"], cfg.n_clusters, Kc)
+    mapping = match_by_fraction(M.assign_clusters(stage1, tr["object"]), solo["labels"], cfg.n_clusters, Kc)
     te = {k: v.cpu() for k, v in M.infer(stage1, visual_input(data["solo_test"], backbone),
                                          data["solo_test"]["afeat"]).items()}
     out = {"seed": seed, **eval_single(te["lmap"], data["solo_test"], S),

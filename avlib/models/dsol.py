@@ -52,6 +52,12 @@ class DSOLConfig:
     #: "masked_mean" (avlib's earlier variant: the mean over the mask's cells)
     object_pool: str = "gap"
     kmeans_l2: bool = True        # official: L2-normalise object features before k-means; False: raw (paper silent)
+    #: k-means restarts: avlib runs 4 (a deviation, for stable clusters on small sets); the official code
+    #: leaves scikit-learn's default (n_init="auto": one k-means++ run since scikit-learn 1.4; 10 before)
+    kmeans_n_init: int = 4
+    #: Eq. 1's BCE clamps its input to [eps, 1 - eps] (avlib); the official nn.BCELoss clamps the log at -100
+    #: instead (eps = 0 here: log(0) then costs 100, as in nn.BCELoss)
+    bce_eps: float = 1e-6
     n_clusters: int = 9           # K = number of classes (paper: 11 on MUSIC); Table 6 varies it
     alternating: bool = True      # Table 5
     cluster_from_epoch: int = 1   # official code: from the second epoch
@@ -253,12 +259,13 @@ def localization_loss(model: DSOLNet, v, a, generator: torch.Generator):
 
 def _loc_loss(model, fv, ga, generator, v_emb=None):
     v_emb = model.embed_visual(fv) if v_emb is None else v_emb
+    eps = model.cfg.bce_eps
     pos_score = model.av_map(fv, ga, v_emb).amax(dim=(-2, -1)).squeeze(1)
     if len(fv) < 2:  # a batch of one has no other video: the positive term only
-        return F.binary_cross_entropy(pos_score.clamp(1e-6, 1 - 1e-6), torch.ones_like(pos_score))
+        return F.binary_cross_entropy(pos_score.clamp(eps, 1 - eps), torch.ones_like(pos_score))
     neg = mismatch(len(fv), generator)
     neg_score = model.av_map(fv, ga[neg], v_emb).amax(dim=(-2, -1)).squeeze(1)
-    scores = torch.cat([pos_score, neg_score]).clamp(1e-6, 1 - 1e-6)
+    scores = torch.cat([pos_score, neg_score]).clamp(eps, 1 - eps)
     target = torch.cat([torch.ones_like(pos_score), torch.zeros_like(neg_score)])
     return F.binary_cross_entropy(scores, target)
 

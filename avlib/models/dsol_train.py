@@ -110,7 +110,7 @@ def _cluster_and_classify(model, opt, v, a, old, hist, epoch, visual: bool):
     dev = _device(model)
     obj = infer(model, v, a)["object"].cpu()
     D, labels, centres = build_dictionary(obj.numpy(), cfg.n_clusters, seed=cfg.seed + epoch, l2=cfg.kmeans_l2,
-                                          return_centres=True)
+                                          n_init=cfg.kmeans_n_init, return_centres=True)
     model.dictionary.copy_(torch.from_numpy(D))
     model.centres.copy_(torch.from_numpy(centres))
     changed = order_changed(old, labels, cfg.n_clusters)
@@ -216,11 +216,20 @@ def predict_class_maps(model: DSOLNet, v, a, batch_size: int = 256, prod: bool |
     return torch.cat(s_all), torch.cat(l_all)
 
 
-def cluster_maps_to_classes(maps, cluster_to_class, n_classes: int):
-    """Aggregate cluster maps (N, K, h, w) into class maps (N, n_classes, h, w) by max over the
-    clusters aligned to each class (zeros for a class no cluster maps to)."""
+REDUCES = ("sum", "max")
+
+
+def cluster_maps_to_classes(maps, cluster_to_class, n_classes: int, reduce: str = "sum"):
+    """Aggregate cluster maps (N, K, h, w) into class maps (N, n_classes, h, w) over the clusters
+    assigned to each class (zeros for a class no cluster maps to).
+
+    ``reduce="sum"``: the official evaluation's ``np.sum(pred[row == 1], 0)`` (``eval.py``,
+    ``eval_duet.py``); ``"max"``: avlib's former aggregation (an option).
+    """
+    if reduce not in REDUCES:
+        raise ValueError(f"unknown reduce {reduce!r}; valid: {REDUCES}")
     maps = torch.as_tensor(maps)
     out = maps.new_zeros(maps.shape[0], n_classes, *maps.shape[2:])
     for k, c in enumerate(np.asarray(cluster_to_class)):
-        out[:, c] = torch.maximum(out[:, c], maps[:, k])
+        out[:, c] = out[:, c] + maps[:, k] if reduce == "sum" else torch.maximum(out[:, c], maps[:, k])
     return out

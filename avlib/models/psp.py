@@ -27,6 +27,9 @@ from torch import nn
 from torch.nn import functional as F
 
 EPS = 1e-12
+#: the official code's ℓ1 normaliser: ``x / (Σ + 1e-8)``
+OFFICIAL_L1_EPS = 1e-8
+L1_NORMS = ("clamp", "official")
 
 
 @dataclass(frozen=True)
@@ -62,8 +65,21 @@ class PSPConfig:
     #: (Tian et al. 2018), ``wᵀ tanh(U_v V + (U_a a) 1ᵀ)`` with the audio term along the hidden axis.
     avga_audio_axis: str = "positions"
     n_positions: int = 49           # h·w of the visual map (7×7); needed by avga_audio_axis="positions"
+    #: Deviations from the official code, kept as named options (their defaults are avlib's, with which
+    #: the book was executed; set them to the official values to train the official model):
+    #: dropout between the classifier's two FCs (official ``psp_net``: none, ``classifier_dropout=False``)
+    classifier_dropout: bool = True
+    #: the ℓ1 normalisations of Eq. 2: "clamp" ``x / max(Σ, 1e-12)`` (avlib) or "official" ``x / (Σ + 1e-8)``
+    l1_norm: str = "clamp"
+    #: weight init: "default" (PyTorch's) or "xavier" (official: xavier_uniform on the PSP branches, the
+    #: fusion FCs, the classifier and the AVGA projections; biases and LSTMs keep PyTorch's)
+    init: str = "default"
 
     def __post_init__(self):
+        if self.l1_norm not in L1_NORMS:
+            raise ValueError(f"unknown l1_norm {self.l1_norm!r}; valid: {L1_NORMS}")
+        if self.init not in ("default", "xavier"):
+            raise ValueError(f"unknown init {self.init!r}; valid: 'default', 'xavier' (official)")
         if self.avga_audio_axis not in ("positions", "hidden"):
             raise ValueError(f"unknown avga_audio_axis {self.avga_audio_axis!r}; valid: 'positions' (official), "
                              "'hidden' (paper)")
@@ -152,23 +168,28 @@ class Encoder(nn.Module):
         return self.v_lstm(v)[0], self.a_lstm(a)[0], att
 
 
+def _l1(x: torch.Tensor, norm: torch.Tensor, l1_norm: str, eps: float) -> torch.Tensor:
+    return x / (norm + OFFICIAL_L1_EPS) if l1_norm == "official" else x / norm.clamp_min(eps)
+
+
 def prune_connections(beta: torch.Tensor, tau: float | None, renormalize: bool = True,
-                      eps: float = EPS) -> torch.Tensor:
+                      eps: float = EPS, l1_norm: str = "clamp") -> torch.Tensor:
     """Sec. 4.3 step 2 (Eq. 2): from raw similarities ``(…, T, T)`` to the connection weights γ.
 
     ReLU (cuts negative connections) → row-wise ℓ1 normalisation (β̄) → keep entries with
     β̄ ≥ τ (the indicator 𝕀(β̄ − τ)) → row-wise ℓ1 renormalisation (γ).
     ``tau=None`` is τ = −∞ (ASP): no connection is cut, not even the negative ones, and
     rows are divided by their ℓ1 norm (so weights keep their sign). ``renormalize=False``
-    skips the last step, as the official weakly supervised code does.
+    skips the last step, as the official weakly supervised code does. ``l1_norm``: "clamp"
+    divides by ``max(Σ, eps)``; "official" by ``Σ + 1e-8`` as the official code.
     """
     if tau is None:
-        return beta / beta.abs().sum(-1, keepdim=True).clamp_min(eps)
+        return _l1(beta, beta.abs().sum(-1, keepdim=True), l1_norm, eps)
     b = F.relu(beta)
-    b = b / b.sum(-1, keepdim=True).clamp_min(eps)
+    b = _l1(b, b.sum(-1, keepdim=True), l1_norm, eps)
     g = b * (b >= tau).to(b.dtype)
     if renormalize:
-        g = g / g.sum(-1, keepdim=True).clamp_min(eps)
+        g = _l1(g, g.sum(-1, keepdim=True), l1_norm, eps)
     return g
 
 
@@ -184,9 +205,9 @@ class PSP(nn.Module):
     """
 
     def __init__(self, dim: int, tau: float | None = 0.095, renormalize: bool = True, dropout: float = 0.1,
-                 relu: bool = True):
+                 relu: bool = True, l1_norm: str = "clamp"):
         super().__init__()
-        self.tau, self.renormalize, self.scale = tau, renormalize, 1.0 / math.sqrt(dim)
+        self.tau, self.renormalize, self.scale, self.l1_norm = tau, renormalize, 1.0 / math.sqrt(dim), l1_norm
         self.act = nn.ReLU() if relu else nn.Identity()
         self.w1v = nn.Linear(dim, dim, bias=False)
         self.w1a = nn.Linear(dim, dim, bias=False)
@@ -197,8 +218,8 @@ class PSP(nn.Module):
     def forward(self, v, a):
         branch = lambda w, x: self.drop(self.act(w(x)))  # noqa: E731
         beta_va = branch(self.w1v, v) @ branch(self.w1a, a).transpose(-1, -2) * self.scale
-        gamma_va = prune_connections(beta_va, self.tau, self.renormalize)
-        gamma_av = prune_connections(beta_va.transpose(-1, -2), self.tau, self.renormalize)
+        gamma_va = prune_connections(beta_va, self.tau, self.renormalize, l1_norm=self.l1_norm)
+        gamma_av = prune_connections(beta_va.transpose(-1, -2), self.tau, self.renormalize, l1_norm=self.l1_norm)
         v_psp = gamma_va @ branch(self.w2a, a) + v
         a_psp = gamma_av @ branch(self.w2v, v) + a
         return v_psp, a_psp, gamma_va, gamma_av
@@ -225,7 +246,7 @@ class AVELocalizer(nn.Module):
         self.cfg = cfg
         d = cfg.d_model
         self.encoder = Encoder(cfg)
-        self.psp = PSP(d, cfg.tau, cfg.renormalize, cfg.dropout, cfg.official_relu) if cfg.psp else None
+        self.psp = PSP(d, cfg.tau, cfg.renormalize, cfg.dropout, cfg.official_relu, cfg.l1_norm) if cfg.psp else None
         if cfg.fusion == "ln_avg":       # Eq. 4: f = ½[N(v W3v) + N(a W3a)], one shared LayerNorm
             self.w3v, self.w3a = nn.Linear(d, d), nn.Linear(d, d)
             self.norm = nn.LayerNorm(d, eps=1e-6)
@@ -234,9 +255,22 @@ class AVELocalizer(nn.Module):
             d_f = 2 * d
         self.drop = nn.Dropout(cfg.dropout)
         # two FC layers (W4, W5 in Eq. 5): per-segment scores
-        self.classifier = nn.Sequential(nn.Linear(d_f, cfg.cls_hidden), nn.ReLU(), nn.Dropout(cfg.dropout),
+        self.classifier = nn.Sequential(nn.Linear(d_f, cfg.cls_hidden), nn.ReLU(),
+                                        nn.Dropout(cfg.dropout) if cfg.classifier_dropout else nn.Identity(),
                                         nn.Linear(cfg.cls_hidden, cfg.num_classes))
         self.weighting = nn.Linear(cfg.num_classes, 1) if (cfg.weak and cfg.weighting) else None  # W6
+        if cfg.init == "xavier":
+            self.xavier_init()
+
+    def xavier_init(self):
+        """The official init: ``xavier_uniform`` on the weights of the PSP branches, the fusion FCs, the
+        classifier and the AVGA projections (biases, LSTMs and the rest keep PyTorch's init)."""
+        layers = [*self.classifier.children(), getattr(self, "w3v", None), getattr(self, "w3a", None),
+                  *([] if self.psp is None else [self.psp.w1v, self.psp.w1a, self.psp.w2v, self.psp.w2a]),
+                  *self.encoder.avga.children()]
+        for layer in layers:
+            if isinstance(layer, nn.Linear):
+                nn.init.xavier_uniform_(layer.weight)
 
     def project(self, v, a):
         """Eq. 4's per-modality terms N(v W3v), N(a W3a) (``ln_avg``), or the inputs (``concat``).
