@@ -40,7 +40,8 @@ lock: $(UV)
 
 book: $(STAMP)
 	$(BIN)/jupyter-book build . --warningiserror --keep-going --quiet
-	@echo "book: open _build/html/index.html"
+	$(BIN)/python scripts/source_bundle.py _build/html/avbook-source.zip
+	@echo "book: open _build/html/index.html (source bundle: _build/html/avbook-source.zip)"
 
 test: $(STAMP)
 	AVLIB_SCALE=smoke $(BIN)/python -m pytest tests book --nbval-lax -q -p no:cacheprovider \
@@ -50,9 +51,10 @@ test: $(STAMP)
 # The scale comes from AVLIB_SCALE, not `-p scale book`: papermill would save its injected
 # parameters cell in the committed notebook, and nbval (make test) would then run the
 # chapter at book scale instead of smoke. scripts/strip_progress.py keeps progress-bar
-# fragments out of the committed notebooks; the claims dashboard (book/scorecard) is re-executed last.
+# fragments out of the committed notebooks; the claims dashboard (book/scorecard) and the course page
+# (book/course, which reads the chapters' provenance) are re-executed last.
 reproduce: $(STAMP)
-	@for c in $(CHAPTER) scorecard; do \
+	@for c in $(CHAPTER) scorecard course; do \
 	  echo "== re-executing book/$$c.ipynb at book scale"; \
 	  AVLIB_SCALE=book $(BIN)/papermill book/$$c.ipynb book/$$c.ipynb --cwd book -k python3 || exit 1; \
 	  $(BIN)/python scripts/strip_progress.py book/$$c.ipynb; \

@@ -363,3 +363,24 @@ def test_flickr_and_vggss_ground_truth_equal_the_official_testset_gt():
         v = [int(224 * max(c, 0)) for c in b]
         ref[v[1]:v[3], v[0]:v[2]] = 1
         np.testing.assert_array_equal(union_mask([b], 224, box_scale=1.0), ref)
+
+
+def test_union_mask_fills_by_slicing_what_box_mask_rasterises():
+    """The fast union (one preallocated array, boxes filled by slicing) equals the union of box_mask's
+    rasterised boxes, for ragged lists with empty images, boxes past the edges, inverted and scaled boxes."""
+    rng = np.random.default_rng(7)
+    images = []
+    for n in range(60):
+        k = int(rng.integers(0, 4))
+        x0, y0 = rng.integers(-6, 30, (2, k))
+        images.append(np.stack([x0, y0, x0 + rng.integers(-4, 20, k), y0 + rng.integers(-4, 20, k)], 1).reshape(-1, 4))
+    got = union_mask(images, (24, 32))
+    ref = np.stack([(box_mask(b, (24, 32)).sum(0) > 0) if len(b) else np.zeros((24, 32)) for b in images])
+    np.testing.assert_array_equal(got, ref.astype(np.float32))
+    assert got.dtype == np.float32 and got[[len(b) == 0 for b in images]].sum() == 0
+    np.testing.assert_array_equal(union_mask(images[3], (24, 32)), got[3])
+    scaled = [[[0.1, 0.2, 0.6, 0.9]], [[0.0, 0.0, 1.0, 0.5], [0.5, 0.5, 1.2, 1.0]]]
+    ref = np.stack([(box_mask(np.array(b), 16, box_scale=1.0).sum(0) > 0) for b in scaled]).astype(np.float32)
+    np.testing.assert_array_equal(union_mask(scaled, 16, box_scale=1.0), ref)
+    with pytest.raises(ValueError, match="no images"):
+        union_mask([], 16)

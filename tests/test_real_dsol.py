@@ -57,6 +57,9 @@ def test_shown_text_labels_the_data_and_the_skips(executed):
 def test_claims_say_music_and_world_only_ones_are_not_testable(executed):
     claims = executed[1]["results"]["claims"]
     assert claims and all(c["data"] == "MUSIC" for c in claims)
+    assert not any("world-pretrained" in str(c["note"]) for c in claims)    # no world-only note on real data
+    text = shown_text(executed[0])
+    assert "solotest.json: differs from the released file" in text          # the fixture is not the release
     world_only = [c for c in claims if "7 in view" in c["claim"]]
     assert len(world_only) == 1 and world_only[0]["verdict"] == "not testable"
     assert all(c["verdict"] != "not testable" for c in claims if c not in world_only)

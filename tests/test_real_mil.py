@@ -95,6 +95,9 @@ def test_chapter_on_dcase(tmp_path):
     loc = [c for c in claims.values() if str(c["note"]).startswith("needs ")]
     assert loc and all(c["verdict"] == "not testable" for c in loc)
     assert all(c.get("data") == "DCASE 2017 task 4" for c in claims.values())
+    notes = " ".join(str(c["note"]) for c in claims.values())            # no world-only note on real data
+    assert "world" not in notes.replace("the world provides", "").replace("world's", "") and "icon" not in notes
+    assert "label file" in text and "differs from the released file" in text   # the fixture's CSVs are not the release
     assert len(loc) == 6 and claims["it tags unsynchronized events as well as synchronized ones"] in loc
     assert set(results["results"]["table1"]) >= {"AV two-stream", "TS audio-only"}
     clips = results["results"]["clips"]

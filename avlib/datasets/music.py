@@ -233,6 +233,8 @@ class Music:
     def _clips_train(self) -> list:
         test_videos = {k.split("/")[0] for k in read_annotations(self.root / ANNOTATIONS[self.subset])}
         labels = _read_labels(self.root / LABELS) if self.subset == "solo" else {}
+        if self.subset == "solo":
+            self.skipped.file(self.root / LABELS, len(labels))
         vroot = self.root / self.subset / "video_frames"
         if not vroot.is_dir():
             _fail(vroot, "frame folder not found", "extract the frames with music-exp/data/cut_videos.py")

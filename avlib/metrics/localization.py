@@ -25,8 +25,8 @@ Protocols (the ``rule`` argument, :data:`RULES`):
      an exact selection, no full sort); prediction = scores ``> threshold``
      (``pred[pred > threshold] = 1``) plus every score ``>= 1`` (``pred[pred < 1] = 0`` leaves
      them), then ``>= 0.5`` in ``cal_CIOU``. Consequences: on ties at the median fewer than
-     half of the pixels are kept; the maximum is always kept; **a constant map ``c >= 0``
-     predicts the whole image, a constant ``c < 0`` nothing** (in float32, exactly as the
+     half of the pixels are kept; the maximum is always kept; a constant map ``c >= 0``
+     **predicts the whole image**, a constant ``c < 0`` **nothing** (in float32, exactly as the
      official code: ``1 + c`` rounds to 1 for ``-2**-25 < c < 0``, which then counts as
      ``c >= 0``).
 
@@ -292,6 +292,15 @@ def box_mask(boxes, size, box_scale=None) -> np.ndarray:
     to the image.
     """
     H, W = _size(size)
+    b = _pixel_boxes(boxes, H, W, box_scale)
+    ys, xs = np.arange(H), np.arange(W)
+    iny = (ys >= b[..., 1:2]) & (ys < b[..., 3:4])          # (..., H)
+    inx = (xs >= b[..., 0:1]) & (xs < b[..., 2:3])          # (..., W)
+    return (iny[..., :, None] & inx[..., None, :]).astype(np.float32)
+
+
+def _pixel_boxes(boxes, H: int, W: int, box_scale=None) -> np.ndarray:
+    """Boxes ``(..., 4)`` → integer pixel boxes clamped to the image (:func:`box_mask`'s conversion)."""
     b = np.asarray(boxes, dtype=float)
     if b.shape[-1:] != (4,):
         raise ValueError(f"boxes must end in a dimension of 4 (x0, y0, x1, y1), got shape {b.shape}")
@@ -300,11 +309,7 @@ def box_mask(boxes, size, box_scale=None) -> np.ndarray:
         b = np.floor((S * np.maximum(b, 0)) / float(box_scale))
     else:
         b = np.floor(b + 1e-9)
-    b = np.clip(b, 0, S).astype(int)
-    ys, xs = np.arange(H), np.arange(W)
-    iny = (ys >= b[..., 1:2]) & (ys < b[..., 3:4])          # (..., H)
-    inx = (xs >= b[..., 0:1]) & (xs < b[..., 2:3])          # (..., W)
-    return (iny[..., :, None] & inx[..., None, :]).astype(np.float32)
+    return np.clip(b, 0, S).astype(int)
 
 
 def consensus_mask(annotator_boxes: Sequence, size, box_scale=None, agree: int = 2) -> np.ndarray:
@@ -320,11 +325,26 @@ def consensus_mask(annotator_boxes: Sequence, size, box_scale=None, agree: int =
 
 
 def union_mask(image_boxes: Sequence, size, box_scale=None) -> np.ndarray:
-    """Binary union of an image's boxes ``(B, 4)`` → ``(H, W)``; a list of images → ``(N, H, W)``."""
+    """Binary union of an image's boxes ``(B, 4)`` → ``(H, W)``; a list of images → ``(N, H, W)``.
+
+    Each box is filled by slicing (``gt[y0:y1, x0:x1] = 1``, as the official code draws it) into one
+    preallocated array, not rasterised as a full (B, H, W) mask: equal values, faster for many images.
+    """
+    H, W = _size(size)
     arr = np.asarray(image_boxes, dtype=object if _ragged(image_boxes) else float)
-    if arr.dtype != object and arr.ndim == 2:
-        return (box_mask(arr, size, box_scale).sum(0) > 0).astype(np.float32)
-    return np.stack([union_mask(np.asarray(a, dtype=float), size, box_scale) for a in image_boxes])
+    single = arr.dtype != object and arr.ndim == 2
+    images = [arr] if single else [np.asarray(a, dtype=float) for a in image_boxes]
+    if not images:
+        raise ValueError("union_mask of no images: pass one image's boxes (B, 4) or a non-empty list of them")
+    for n, b in enumerate(images):
+        if b.ndim != 2:
+            raise ValueError(f"image {n}: boxes must be shaped (B, 4), got shape {b.shape}")
+    owner = np.repeat(np.arange(len(images)), [len(b) for b in images])
+    boxes = _pixel_boxes(np.concatenate(images) if len(owner) else np.zeros((0, 4)), H, W, box_scale)
+    out = np.zeros((len(images), H, W), np.float32)
+    for n, (x0, y0, x1, y1) in zip(owner.tolist(), boxes.tolist()):
+        out[n, y0:y1, x0:x1] = 1
+    return out[0] if single else out
 
 
 def _ragged(x) -> bool:
