@@ -157,7 +157,6 @@ def test_music_synthetic_npy_with_a_nan_row(music_root, tmp_path):
 def registered(monkeypatch):
     """Register a file's current bytes as "the released file" of its name, with ``count`` units."""
     def register(path, count, unit):
-        path = path
         rel = released.ReleasedFile("test", path.stat().st_size, released._sha256(path), count, unit)
         monkeypatch.setitem(released.RELEASED_FILES, path.name, (rel,))
     return register
