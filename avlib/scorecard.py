@@ -12,10 +12,15 @@ same way in every chapter (:data:`RULE`):
 - for an equivalence claim (``direction="≈"``, "robust to τ"), *reproduced* when the
   whole interval lies within ``±margin``, *contradicted* when it lies wholly outside,
   else inconclusive;
-- **not testable** — no measurement, with the reason.
+- **not testable** — no measurement, with the reason; or no room to move (:func:`headroom`): the
+  side the paper says is lower already sits within :data:`ROOM` of the measure's ceiling, or the
+  side it says is higher within :data:`ROOM` of its floor (for ``≈``: both sides at one bound), so
+  the difference is squashed and cannot decide the claim.
 
 :func:`scorecard` turns a list of claims into the table each chapter shows (with the
-effect size against the paper's, ours / paper's, where the paper gives one);
+effect size against the paper's, ours / paper's with its interval, where the paper gives one, and
+the readings of :mod:`avlib.readings` beside the verdict: underpowered or no effect of the paper's
+size, smaller or larger than the paper's);
 :func:`mean_std` and :func:`summarize` are the book's single mean ± std (ddof = 1).
 """
 from __future__ import annotations
@@ -30,12 +35,18 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .readings import readings
+
 VERDICTS = ("reproduced", "contradicted", "inconclusive", "not testable")
 DIRECTIONS = (">", "<", "≈")
 RULE = ("A claim is *reproduced* when the paired mean difference over seeds has the paper's direction "
         "and its 95 % Student-t interval excludes 0, *contradicted* when the interval excludes 0 on the "
         "other side, and *inconclusive* when it includes 0. An equivalence claim (≈) is reproduced when the "
-        "whole interval lies within its stated margin. *Not testable* claims give the reason.")
+        "whole interval lies within its stated margin. *Not testable* claims give the reason: no measurement, "
+        "or no room to move (the side the paper says is lower sits within 3 % of the measure's ceiling, or the "
+        "side it says is higher within 3 % of its floor).")
+#: a measure within this fraction of its range from a bound has no room to move (ceiling / floor)
+ROOM = 0.03
 COLOURS = {"reproduced": "#1b7837", "contradicted": "#b2182b", "inconclusive": "#8c6d1f",
            "not testable": "#5e5e5e"}
 
@@ -49,7 +60,10 @@ class Claim:
     positive difference, ``"<"`` a negative one, ``"≈"`` no difference beyond ``margin``.
     ``paper``: the paper's own difference in the same unit, if it reports one. ``ratio``: whether
     ``ours / paper`` means something (False where ``paper`` is a derived quantity, e.g. a range
-    minus a bound, whose ratio to ours is no effect size).
+    minus a bound, whose ratio to ours is no effect size). ``levels``: the mean of each side,
+    ``(better, worse)`` as the paper orders them, in ``unit`` (taken from ``diffs.attrs["levels"]``
+    when ``diffs`` comes from :func:`paired` or :func:`difference`); with ``bounds`` (the measure's
+    range in ``unit``) they decide whether the claim has room to move (:func:`headroom`).
     """
     claim: str
     section: str
@@ -62,8 +76,14 @@ class Claim:
     note: str = ""
     data: str = "world"
     ratio: bool = True
+    levels: tuple | None = None
+    bounds: tuple | None = None
 
     def __post_init__(self):
+        if self.levels is None and self.diffs is not None:
+            self.levels = getattr(self.diffs, "attrs", {}).get("levels")
+        if self.bounds is not None and not self.bounds[1] > self.bounds[0]:
+            raise ValueError(f"claim {self.claim!r}: bounds must be (low, high) with high > low, got {self.bounds}")
         if self.direction not in DIRECTIONS:
             raise ValueError(f"unknown direction {self.direction!r}; valid: {DIRECTIONS}")
         if self.direction == "≈" and (self.margin is None or self.margin <= 0):
@@ -127,6 +147,47 @@ def verdict(diffs, direction: str = ">", margin: float | None = None) -> str:
     return "inconclusive"
 
 
+def at_bound(value: float, bounds: tuple) -> str:
+    """``"ceiling"`` / ``"floor"`` when ``value`` lies within :data:`ROOM` of the top / bottom of
+    ``bounds = (low, high)``, else ``""``."""
+    lo, hi = bounds
+    x = (value - lo) / (hi - lo)
+    return "ceiling" if x >= 1 - ROOM else ("floor" if x <= ROOM else "")
+
+
+def headroom(levels, bounds, direction: str = ">") -> str:
+    """Why a claim has no room to move (``""`` when it has): ``levels = (better, worse)`` as the paper
+    orders the two sides, ``bounds`` the measure's range. For ``">"`` the worse side must not sit at
+    the ceiling nor the better side at the floor (within :data:`ROOM` of the range); ``"<"`` mirrors
+    it; for ``"≈"`` both sides must not sit at the same bound."""
+    if levels is None or bounds is None:
+        return ""
+    better, worse = (float(v) for v in levels)
+    at_b, at_w = at_bound(better, bounds), at_bound(worse, bounds)
+    if direction == "≈":
+        stuck = at_b and at_b == at_w
+        return f"no room to move: both sides at the measure's {at_b} ({better:.3g}, {worse:.3g})" if stuck else ""
+    high, low, high_at, low_at = (better, worse, at_b, at_w) if direction == ">" else (worse, better, at_w, at_b)
+    if low_at == "ceiling":
+        return (f"no room to move: the side the paper says is lower is already at the measure's ceiling "
+                f"({low:.3g} of {bounds[1]:g})")
+    if high_at == "floor":
+        return (f"no room to move: the side the paper says is higher is at the measure's floor "
+                f"({high:.3g}, floor {bounds[0]:g})")
+    return ""
+
+
+def difference(better, worse, scale: float = 1.0) -> pd.Series:
+    """Per-seed ``scale · (better − worse)`` of two aligned per-seed arrays, with the two sides' means
+    in ``attrs["levels"]`` (what :class:`Claim` reads to check :func:`headroom`)."""
+    a, b = scale * np.asarray(better, dtype=float), scale * np.asarray(worse, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"sides differ in shape: {a.shape} vs {b.shape}")
+    d = pd.Series(a - b)
+    d.attrs["levels"] = (float(a.mean()), float(b.mean()))
+    return d
+
+
 def mean_std(values, digits: int = 1, scale: float = 1.0) -> str:
     """``"m ± s"`` with the sample standard deviation (ddof = 1); one value prints alone."""
     x = np.asarray(values, dtype=float) * scale
@@ -186,30 +247,41 @@ def select(df: pd.DataFrame, **where) -> pd.DataFrame:
     return df[keep]
 
 
-def paired(df: pd.DataFrame, better: dict, worse: dict, value: str = "test", by: str = "seed") -> pd.Series:
-    """Per-seed differences ``better − worse`` of ``value`` (rows chosen by :func:`select`),
-    on the seeds both sides share: the ``diffs`` of a :class:`Claim`."""
+def paired(df: pd.DataFrame, better: dict, worse: dict, value: str = "test", by: str = "seed",
+           scale: float = 1.0) -> pd.Series:
+    """Per-seed differences ``scale · (better − worse)`` of ``value`` (rows chosen by :func:`select`),
+    on the seeds both sides share: the ``diffs`` of a :class:`Claim` (the sides' means in
+    ``attrs["levels"]``, see :func:`difference`)."""
     a = select(df, **better).groupby(by)[value].mean()
     b = select(df, **worse).groupby(by)[value].mean()
-    d = (a - b).dropna()
-    if d.empty:
+    common = a.index.intersection(b.index)
+    common = common[(a[common].notna() & b[common].notna()).to_numpy()]
+    if common.empty:
         raise ValueError(f"no common {by} values for {better} vs {worse}")
+    d = difference(a[common].to_numpy(), b[common].to_numpy(), scale)
+    d.index = common
     return d
 
 
 def row(c: Claim) -> dict:
     """One claim as a scorecard row (JSON-able)."""
-    v = verdict(c.diffs, c.direction, c.margin)
+    stuck = "" if c.diffs is None else headroom(c.levels, c.bounds, c.direction)
+    v = "not testable" if stuck else verdict(c.diffs, c.direction, c.margin)
+    note = c.reason if c.diffs is None else (stuck or (c.note if v != "reproduced" else ""))
     out = {"claim": c.claim, "section": c.section, "direction": c.direction, "unit": c.unit,
            "paper": c.paper, "margin": c.margin, "data": c.data, "verdict": v,
            "n_seeds": 0 if c.diffs is None else len(c.diffs), "diffs": c.diffs,
            "mean": None, "ci_low": None, "ci_high": None, "effect_vs_paper": None,
-           "note": c.reason if c.diffs is None else (c.note if v != "reproduced" else "")}
+           "levels": None if c.levels is None else [float(x) for x in c.levels],
+           "bounds": None if c.bounds is None else [float(x) for x in c.bounds], "note": note}
+    out.update(readings(0.0, None, None, 0.0, 0, c.direction, None, v))
     if c.diffs is not None:
         m, lo, hi = interval(c.diffs)
         out.update(mean=m, ci_low=None if np.isnan(lo) else lo, ci_high=None if np.isnan(hi) else hi)
         if c.paper not in (None, 0) and c.direction != "≈" and c.ratio:
             out["effect_vs_paper"] = m / c.paper
+        sd = float(np.std(c.diffs, ddof=1)) if len(c.diffs) > 1 else float("nan")
+        out.update(readings(m, out["ci_low"], out["ci_high"], sd, len(c.diffs), c.direction, c.paper, v, c.ratio))
     return out
 
 
@@ -253,6 +325,15 @@ def _digits(r, digits: int) -> int:
     return digits if top == 0 or top >= 0.1 else max(digits, int(np.ceil(-np.log10(top))) + 1)
 
 
+def _ratio(r) -> str:
+    """``ours / paper`` with its 95 % interval where there is one: ``"0.56 [0.21, 0.90]"``."""
+    e = r["effect_vs_paper"]
+    if _missing(e):
+        return ""
+    lo, hi = r.get("ratio_low"), r.get("ratio_high")
+    return f"{e:.2f}" + ("" if _missing(lo) or _missing(hi) else f" [{lo:.2f}, {hi:.2f}]")
+
+
 def display_table(table: pd.DataFrame, digits: int = 1) -> pd.DataFrame:
     """The reader's view: claim, where, paper's number, ours with its 95 % interval, verdict badge; a
     ``data`` column names the dataset when any claim was measured on real data (not the world)."""
@@ -268,8 +349,9 @@ def display_table(table: pd.DataFrame, digits: int = 1) -> pd.DataFrame:
         "unit": table["unit"],
         "paper": [_fmt(r["paper"], _digits(r, digits)) for _, r in table.iterrows()],
         "ours, mean [95 % CI]": [ours(r) for _, r in table.iterrows()],
-        "ours / paper": ["" if _missing(e) else f"{e:.2f}" for e in table["effect_vs_paper"]],
+        "ours / paper": [_ratio(r) for _, r in table.iterrows()],
         "verdict": [badge(v) for v in table["verdict"]],
+        "reading": table["reading"] if "reading" in table else "",
         "note": table["note"],
     })
     if "data" in table and (table["data"] != "world").any():

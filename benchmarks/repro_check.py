@@ -68,8 +68,9 @@ def diff(a: dict, b: dict) -> list:
     return [{"key": k, "first": a.get(k), "second": b.get(k)} for k in keys if not same(a.get(k), b.get(k))]
 
 
-def execute(chapter: str, scale: str, work: Path) -> tuple[dict, dict, float]:
-    """Run the chapter with papermill in a fresh process, an empty cache and its own results folder."""
+def execute(chapter: str, scale: str, work: Path, seeds=None) -> tuple[dict, dict, float]:
+    """Run the chapter with papermill in a fresh process, an empty cache and its own results folder
+    (``seeds``: the chapter's ``seeds`` parameter; ``None`` keeps the scale's default seeds)."""
     cache, results = work / "cache", work / "results"
     cache.mkdir(parents=True)
     results.mkdir()
@@ -77,7 +78,8 @@ def execute(chapter: str, scale: str, work: Path) -> tuple[dict, dict, float]:
     out_nb = work / f"{chapter}.ipynb"
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "papermill", str(ROOT / "book" / f"{chapter}.ipynb"), str(out_nb),
-                    "--cwd", str(ROOT / "book"), "-k", "python3", "-p", "out_dir", str(results), "--log-level", "ERROR"],
+                    "--cwd", str(ROOT / "book"), "-k", "python3", "-p", "out_dir", str(results), "--log-level", "ERROR"]
+                   + ([] if seeds is None else ["-y", json.dumps({"seeds": [int(s) for s in seeds]})]),
                    env=env, check=True)
     wall = time.perf_counter() - t0
     res_file = results / f"{chapter}-{scale}.json"

@@ -116,7 +116,10 @@ def test_one_test_set_is_evaluated_alone_and_says_so(tmp_path):
     assert "Test data: VGG-SS test (real files)" in text and "Test data: Flickr" not in text
     claims = {c["claim"]: c for c in res["results"]["claims"]}
     assert claims["the VGG-SS test is harder than Flickr"]["verdict"] == "not testable"
-    assert "measured on VGG-SS test" in claims["hard negatives boost localization"]["note"]
+    on_notes = [claims[c]["note"] for c in ("hard negatives boost localization", "more training data helps",
+                                            "the tri-map helps")]
+    # each says which test set it was measured on, unless the tiny fixture left it no room to move (that reason then)
+    assert all("measured on VGG-SS test" in n or n.startswith("no room to move") for n in on_notes), on_notes
     assert all(c["data"] == "VGG-SS" for c in claims.values())
 
 

@@ -102,4 +102,4 @@ def test_the_reader_table_shows_no_nan_and_digits_follow_the_scale():
     assert "nan" not in text.lower() and "[, ]" not in text
     assert list(view["claim"][:2]) == ["a beats b (>)", "a ≈ b (≈ ±3)"]
     assert view["ours, mean [95 % CI]"][2].startswith("-0.0030 [") and view["ours, mean [95 % CI]"][4] == ""
-    assert view["ours / paper"][0] == "1.00" and view["ours / paper"][3] == ""
+    assert view["ours / paper"][0] == "1.00 [-0.24, 2.24]" and view["ours / paper"][3] == ""

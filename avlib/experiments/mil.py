@@ -84,6 +84,10 @@ def settings(scale: str) -> dict:
         "iterations": pick(scale, smoke=8, book=600, paper=25000),
         "lr": pick(scale, smoke=1e-3, book=1e-3, paper=1e-5),
         "seeds": pick(scale, smoke=[0], book=[0, 1, 2, 3, 4], paper=[0, 1, 2]),
+        # the world's calibration (calibrate_world): split sizes of each search step, seed 0, and the steps
+        "calibration": pick(scale, smoke={"n_train": 48, "n_val": 24, "n_test": 24, "steps": 2},
+                            book={"n_train": 400, "n_val": 100, "n_test": 200, "steps": 4},
+                            paper={"n_train": 4000, "n_val": 462, "n_test": 1103, "steps": 5}),
         "world_seed": 0, "encoder_scale": "smoke" if scale == "smoke" else scale,
         # real data (DCASE 2017 task 4): a fixed subsample of each split's available clips (paper: all)
         "real_sizes": pick(scale, smoke={"train": 48, "val": 24, "test": 24},

@@ -1,0 +1,91 @@
+"""Readings beside the one verdict: what a replication study reports next to "reproduced or not".
+
+The verdict (:func:`avlib.scorecard.verdict`) stays the book's one rule. Beside it, for a claim
+with a direction (``>`` or ``<``) and the paper's own difference, :func:`readings` gives what
+large replication projects report (Errington et al., eLife 2021; Simonsohn's "small telescopes"):
+
+- the **effect ratio** ours / paper's with its 95 % interval (the interval of our mean difference
+  divided by the paper's value);
+- whether the **paper's effect lies inside** our 95 % interval;
+- for an *inconclusive* claim, the **largest effect our interval still allows** in the paper's
+  direction, and either *no effect of the paper's size* (the paper's effect is beyond it) or
+  *underpowered*, with about how many seeds would detect the paper's effect with 80 % power
+  (:func:`seeds_for_power`, from our observed paired standard deviation);
+- for a *reproduced* claim, *smaller* (or *larger*) *than the paper's* when our interval excludes
+  the paper's effect.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats
+
+POWER = 0.80
+LEVEL = 0.95
+MAX_SEEDS = 1000   # the search for n stops here ("more than 1000 seeds")
+
+
+def seeds_for_power(sd: float, effect: float, power: float = POWER, level: float = LEVEL,
+                    max_n: int = MAX_SEEDS) -> int:
+    """Smallest number of paired seeds n ≥ 2 whose two-sided one-sample t-test at ``level`` detects a true
+    mean difference ``effect`` with probability ``power``, given the per-seed standard deviation ``sd``.
+
+    Power is the noncentral-t probability ``P(T > t_crit)`` with noncentrality ``effect·√n / sd``
+    (the far tail is negligible). ``sd == 0`` needs the minimum, 2; more than ``max_n`` returns ``max_n + 1``.
+    """
+    if effect == 0:
+        raise ValueError("no effect to detect")
+    if sd < 0 or not np.isfinite(sd):
+        raise ValueError(f"sd must be finite and ≥ 0, got {sd}")
+    if sd == 0:
+        return 2
+    d = abs(effect) / sd
+    for n in range(2, max_n + 1):
+        crit = stats.t.ppf(0.5 + level / 2, n - 1)
+        if stats.nct.sf(crit, n - 1, d * math.sqrt(n)) >= power:
+            return n
+    return max_n + 1
+
+
+def readings(mean: float, lo: float | None, hi: float | None, sd: float, n: int, direction: str,
+             paper: float | None, verdict: str, ratio: bool = True) -> dict:
+    """The readings of one claim (see the module docstring); empty values where they do not apply.
+
+    Returns ``ratio_low``/``ratio_high`` (the effect ratio's interval), ``paper_in_ci``,
+    ``max_effect`` (the largest effect in the paper's direction our interval allows, in the claim's
+    unit, for an inconclusive claim), ``seeds_needed`` and ``reading`` (one line for the reader).
+    """
+    out = {"ratio_low": None, "ratio_high": None, "paper_in_ci": None, "max_effect": None,
+           "seeds_needed": None, "reading": ""}
+    if direction not in (">", "<") or paper is None or lo is None or hi is None or verdict == "not testable":
+        return out
+    out["paper_in_ci"] = bool(lo <= paper <= hi)
+    if ratio and paper != 0:
+        r = sorted((lo / paper, hi / paper))
+        out.update(ratio_low=r[0], ratio_high=r[1])
+    sign = 1.0 if direction == ">" else -1.0
+    claimed = sign * paper                      # the paper's effect, positive when it has the claimed direction
+    if claimed <= 0:
+        out["reading"] = "the paper's own difference is not in its claimed direction"
+        return out
+    lo_s, hi_s = sorted((sign * lo, sign * hi))  # our interval in the paper's direction
+    if verdict == "inconclusive":
+        out["max_effect"] = sign * hi_s
+        if claimed > hi_s:
+            out["reading"] = f"no effect of the paper's size (ours at most {sign * hi_s:+.3g})"
+        else:
+            need = seeds_for_power(sd, claimed)
+            out["seeds_needed"] = need
+            more = f"more than {MAX_SEEDS}" if need > MAX_SEEDS else f"about {need}"
+            out["reading"] = f"underpowered: {more} seeds would detect the paper's effect with 80 % power (n={n} now)"
+    elif verdict == "reproduced":
+        if claimed > hi_s:
+            out["reading"] = "smaller than the paper's"
+        elif claimed < lo_s:
+            out["reading"] = "larger than the paper's"
+        else:
+            out["reading"] = "the paper's effect is inside our interval"
+    elif verdict == "contradicted":
+        out["reading"] = "opposite to the paper's direction"
+    return out

@@ -1,0 +1,52 @@
+"""Readings beside the verdict, on hand-worked cases and against G*Power's one-sample t-test sample sizes."""
+import numpy as np
+import pytest
+
+from avlib.readings import MAX_SEEDS, readings, seeds_for_power
+from avlib.scorecard import Claim, display_table, row, scorecard
+
+
+def test_seeds_for_power_matches_the_standard_table():
+    # one-sample (paired) two-sided t-test, alpha 0.05, power 0.80: d = 1 → 10, d = 0.5 → 34 (G*Power 3.1)
+    assert seeds_for_power(1.0, 1.0) == 10 and seeds_for_power(2.0, 1.0) == 34 and seeds_for_power(1.0, 0.5) == 34
+    assert seeds_for_power(1.0, -1.0) == 10          # the sign of the effect does not matter
+    assert seeds_for_power(0.0, 1.0) == 2            # no spread: the minimum
+    assert seeds_for_power(100.0, 1.0) == MAX_SEEDS + 1
+    with pytest.raises(ValueError, match="no effect"):
+        seeds_for_power(1.0, 0.0)
+    with pytest.raises(ValueError, match="sd"):
+        seeds_for_power(float("nan"), 1.0)
+
+
+def test_readings_of_each_verdict_by_hand():
+    # inconclusive, paper's +2 inside [−0.5, 2.5]: underpowered, with the seeds it needs (sd 1.2, effect 2 → d 1.67)
+    r = readings(1.0, -0.5, 2.5, 1.2, 5, ">", 2.0, "inconclusive")
+    assert r["paper_in_ci"] and r["max_effect"] == 2.5 and r["seeds_needed"] == seeds_for_power(1.2, 2.0) == 6
+    assert r["ratio_low"] == pytest.approx(-0.25) and r["ratio_high"] == pytest.approx(1.25)
+    assert r["reading"].startswith("underpowered: about 6 seeds")
+    # inconclusive, the paper's +2 beyond the upper end 1.5: no effect of that size
+    r = readings(1.0, -0.5, 1.5, 1.2, 5, ">", 2.0, "inconclusive")
+    assert not r["paper_in_ci"] and r["seeds_needed"] is None and r["reading"].startswith("no effect of the paper's size")
+    # "<": the largest effect allowed is the lower end of the interval
+    r = readings(-0.2, -0.6, 0.2, 0.3, 5, "<", -1.0, "inconclusive")
+    assert r["max_effect"] == -0.6 and "no effect" in r["reading"]
+    # reproduced: smaller, larger, or the paper's effect inside
+    assert readings(1.0, 0.5, 1.5, 1, 5, ">", 2.0, "reproduced")["reading"] == "smaller than the paper's"
+    assert readings(-1.0, -1.5, -0.5, 1, 5, "<", -0.3, "reproduced")["reading"] == "larger than the paper's"
+    assert readings(1.0, 0.5, 1.5, 1, 5, ">", 1.2, "reproduced")["reading"] == "the paper's effect is inside our interval"
+    assert readings(-1.0, -1.5, -0.5, 1, 5, ">", 1.0, "contradicted")["reading"] == "opposite to the paper's direction"
+    # nothing to read: no paper value, an equivalence claim, or a derived paper value (no ratio)
+    assert readings(1.0, 0.5, 1.5, 1, 5, ">", None, "reproduced")["reading"] == ""
+    assert readings(1.0, 0.5, 1.5, 1, 5, "≈", 1.0, "reproduced")["reading"] == ""
+    assert readings(1.0, 0.5, 1.5, 1, 5, ">", 1.2, "reproduced", ratio=False)["ratio_low"] is None
+
+
+def test_scorecard_rows_carry_the_readings_and_the_table_shows_them():
+    diffs = [1.0, 2.5, -0.5, 0.5, 1.5]                  # mean 1.0, sd 1.1180
+    c = Claim("PSP beats ASP", "Table 1", diffs, unit="points", paper=1.9)
+    r = row(c)
+    assert r["verdict"] == "inconclusive" and r["paper_in_ci"]
+    assert r["seeds_needed"] == seeds_for_power(float(np.std(diffs, ddof=1)), 1.9)
+    view = display_table(scorecard([c, Claim("x", "y", None, reason="no data")]))
+    assert view.loc[0, "reading"].startswith("underpowered") and view.loc[1, "reading"] == ""
+    assert view.loc[0, "ours / paper"].startswith("0.53 [")

@@ -1,0 +1,29 @@
+"""The disjoint-seed verdict check matches claims by text and counts what held (benchmarks/verdict_stability.py)."""
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from verdict_stability import compare_verdicts  # noqa: E402
+
+
+def test_compare_verdicts_by_hand():
+    committed = [{"claim": "a", "verdict": "reproduced", "mean": 1.0},
+                 {"claim": "b", "verdict": "inconclusive", "mean": 0.1},
+                 {"claim": "c", "verdict": "contradicted", "mean": -1.0}]
+    fresh = [{"claim": "b", "verdict": "inconclusive", "mean": 0.3},
+             {"claim": "a", "verdict": "inconclusive", "mean": 0.4},
+             {"claim": "d", "verdict": "reproduced", "mean": 2.0}]
+    out = compare_verdicts(committed, fresh)
+    assert [r["claim"] for r in out["claims"]] == ["a", "b", "c", "d"]
+    assert [r["held"] for r in out["claims"]] == [False, True, False, False]
+    assert out["claims"][2]["fresh"] is None and out["claims"][3]["committed"] is None
+    assert (out["held"], out["total"]) == (1, 4) and out["share"] == 0.25
+
+
+def test_overlapping_seeds_are_refused_before_anything_runs():
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "verdict_stability.py"), "mil", "--scale", "book",
+                        "--seeds", "0", "101"], capture_output=True, text=True)
+    assert r.returncode == 2 and "were used by the committed run" in r.stderr
