@@ -24,16 +24,22 @@ from repro_check import ROOT, execute  # noqa: E402
 def compare_verdicts(committed: list[dict], fresh: list[dict]) -> dict:
     """Claims matched by text: each one's committed and fresh verdict and mean, and how many held.
 
-    A claim present on one side only is listed with ``None`` on the other and counts as not held.
+    A claim whose text names something the seeds decide (LVS's "the best baseline (…)") can differ in
+    text between the runs: claims left unmatched on both sides are paired in their order in the
+    chapter (``matched: "position"``). One left over on one side only counts as not held.
     """
     old = {c["claim"]: c for c in committed}
     new = {c["claim"]: c for c in fresh}
-    rows = []
-    for claim in list(old) + [c for c in new if c not in old]:
-        a, b = old.get(claim, {}), new.get(claim, {})
-        rows.append({"claim": claim, "committed": a.get("verdict"), "fresh": b.get("verdict"),
-                     "mean_committed": a.get("mean"), "mean_fresh": b.get("mean"),
-                     "held": a.get("verdict") is not None and a.get("verdict") == b.get("verdict")})
+    pairs = [(old[c], new[c], "text") for c in old if c in new]
+    rest_old = [c for c in committed if c["claim"] not in new]
+    rest_new = [c for c in fresh if c["claim"] not in old]
+    n = min(len(rest_old), len(rest_new))
+    pairs += [(a, b, "position") for a, b in zip(rest_old[:n], rest_new[:n])]
+    pairs += [(a, {}, "none") for a in rest_old[n:]] + [({}, b, "none") for b in rest_new[n:]]
+    rows = [{"claim": a.get("claim", b.get("claim")), "fresh_claim": b.get("claim"), "matched": how,
+             "committed": a.get("verdict"), "fresh": b.get("verdict"), "mean_committed": a.get("mean"),
+             "mean_fresh": b.get("mean"), "held": a.get("verdict") is not None and a.get("verdict") == b.get("verdict")}
+            for a, b, how in pairs]
     held = sum(r["held"] for r in rows)
     return {"claims": rows, "held": held, "total": len(rows), "share": held / len(rows) if rows else None}
 

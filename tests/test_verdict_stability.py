@@ -3,6 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
@@ -17,10 +19,14 @@ def test_compare_verdicts_by_hand():
              {"claim": "a", "verdict": "inconclusive", "mean": 0.4},
              {"claim": "d", "verdict": "reproduced", "mean": 2.0}]
     out = compare_verdicts(committed, fresh)
-    assert [r["claim"] for r in out["claims"]] == ["a", "b", "c", "d"]
-    assert [r["held"] for r in out["claims"]] == [False, True, False, False]
-    assert out["claims"][2]["fresh"] is None and out["claims"][3]["committed"] is None
-    assert (out["held"], out["total"]) == (1, 4) and out["share"] == 0.25
+    # a and b by text; c and d are left over on both sides: paired by their order
+    assert [(r["claim"], r["fresh_claim"], r["matched"]) for r in out["claims"]] == [
+        ("a", "a", "text"), ("b", "b", "text"), ("c", "d", "position")]
+    assert [r["held"] for r in out["claims"]] == [False, True, False]
+    assert (out["held"], out["total"]) == (1, 3) and out["share"] == pytest.approx(1 / 3)
+    # one left over on one side only: not held
+    only = compare_verdicts(committed, fresh[:2])
+    assert only["claims"][-1]["matched"] == "none" and only["claims"][-1]["fresh"] is None and only["held"] == 1
 
 
 def test_overlapping_seeds_are_refused_before_anything_runs():
