@@ -9,7 +9,7 @@ UV     := $(VENV)/uv/bin/uv
 CHAPTERS := world mil psp lvs dsol
 CHAPTER ?= $(CHAPTERS)
 
-.PHONY: book test reproduce clean venv lock gpu-check
+.PHONY: book test reproduce clean venv lock gpu-check student
 
 venv: $(STAMP)
 
@@ -60,6 +60,11 @@ reproduce: $(STAMP)
 	  $(BIN)/python scripts/strip_progress.py book/$$c.ipynb; \
 	done
 	$(MAKE) book
+
+# Student copies of the chapters: solution cells become `# Your solution for exercise N` stubs, answers removed,
+# outputs cleared (scripts/student.py) → _build/student/<chapter>.ipynb
+student: $(STAMP)
+	$(BIN)/python scripts/student.py _build/student
 
 # Every chapter at smoke scale on CUDA, a paper-scale PSP model and world render timed → results/gpu-check.json
 # (docs: benchmarks/gpu_check.py). Without CUDA it says so and exits 0. No venv is created: on the GPU image

@@ -16,9 +16,7 @@ Worlds are calibrated on the ``role="baseline"`` rows only (:mod:`avlib.calibrat
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -102,14 +100,3 @@ def summary(rows: Sequence[dict]) -> str:
     text = f"{within}/{len(base)} baselines within tolerance"
     return text + ("; " + "; ".join(at) if at else "")
 
-
-def load(results_dir, chapters, scale: str = "book") -> pd.DataFrame:
-    """Every chapter's saved operating-point rows (``results/<chapter>-<scale>.json``, key
-    ``operating_point``) in one table with a ``chapter`` column; chapters without them are left out."""
-    frames = []
-    for ch in chapters:
-        path = Path(results_dir) / f"{ch}-{scale}.json"
-        rows = json.loads(path.read_text())["results"].get("operating_point") if path.exists() else None
-        if rows:
-            frames.append(pd.DataFrame(rows).assign(chapter=ch))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

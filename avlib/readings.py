@@ -48,20 +48,27 @@ def seeds_for_power(sd: float, effect: float, power: float = POWER, level: float
     return max_n + 1
 
 
+#: the readings of a claim that has none (no direction, no paper value, or not tested)
+EMPTY = {"ratio_low": None, "ratio_high": None, "paper_in_ci": None, "max_effect": None,
+         "seeds_needed": None, "reading": ""}
+
+
 def readings(mean: float, lo: float | None, hi: float | None, sd: float, n: int, direction: str,
              paper: float | None, verdict: str, ratio: bool = True) -> dict:
-    """The readings of one claim (see the module docstring); empty values where they do not apply.
+    """The readings of one claim (see the module docstring); :data:`EMPTY` values where they do not apply.
 
     Returns ``ratio_low``/``ratio_high`` (the effect ratio's interval), ``paper_in_ci``,
     ``max_effect`` (the largest effect in the paper's direction our interval allows, in the claim's
     unit, for an inconclusive claim), ``seeds_needed`` and ``reading`` (one line for the reader).
+    A claim whose paper value is a derived quantity (``ratio=False``, e.g. a range minus a bound) is
+    no effect size: it gets no ratio and no power reading.
     """
-    out = {"ratio_low": None, "ratio_high": None, "paper_in_ci": None, "max_effect": None,
-           "seeds_needed": None, "reading": ""}
-    if direction not in (">", "<") or paper is None or lo is None or hi is None or verdict == "not testable":
+    out = dict(EMPTY)
+    if (direction not in (">", "<") or paper is None or lo is None or hi is None or verdict == "not testable"
+            or not ratio):
         return out
     out["paper_in_ci"] = bool(lo <= paper <= hi)
-    if ratio and paper != 0:
+    if paper != 0:
         r = sorted((lo / paper, hi / paper))
         out.update(ratio_low=r[0], ratio_high=r[1])
     sign = 1.0 if direction == ">" else -1.0
@@ -73,12 +80,18 @@ def readings(mean: float, lo: float | None, hi: float | None, sd: float, n: int,
     if verdict == "inconclusive":
         out["max_effect"] = sign * hi_s
         if claimed > hi_s:
-            out["reading"] = f"no effect of the paper's size (ours at most {sign * hi_s:+.3g})"
+            out["reading"] = (f"no effect of the paper's size (our interval ends at {sign * hi_s:+.3g}, "
+                              f"the paper's is {paper:+.3g})")
         else:
             need = seeds_for_power(sd, claimed)
             out["seeds_needed"] = need
-            more = f"more than {MAX_SEEDS}" if need > MAX_SEEDS else f"about {need}"
-            out["reading"] = f"underpowered: {more} seeds would detect the paper's effect with 80 % power (n={n} now)"
+            if need <= n:
+                out["reading"] = (f"not underpowered: {n} seeds detect the paper's effect with 80 % power "
+                                  "(ours is smaller than the paper's, the interval still holds it)")
+            else:
+                more = f"more than {MAX_SEEDS}" if need > MAX_SEEDS else f"about {need}"
+                out["reading"] = (f"underpowered: {more} seeds would detect the paper's effect with 80 % power "
+                                  f"(n={n} now)")
     elif verdict == "reproduced":
         if claimed > hi_s:
             out["reading"] = "smaller than the paper's"

@@ -20,12 +20,11 @@ same way in every chapter (:data:`RULE`):
 :func:`scorecard` turns a list of claims into the table each chapter shows (with the
 effect size against the paper's, ours / paper's with its interval, where the paper gives one, and
 the readings of :mod:`avlib.readings` beside the verdict: underpowered or no effect of the paper's
-size, smaller or larger than the paper's);
+size, smaller or larger than the paper's), which :mod:`avlib.scorecard_view` renders for the reader;
 :func:`mean_std` and :func:`summarize` are the book's single mean ± std (ddof = 1).
 """
 from __future__ import annotations
 
-import html
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .readings import readings
+from .readings import EMPTY, readings
 
 VERDICTS = ("reproduced", "contradicted", "inconclusive", "not testable")
 DIRECTIONS = (">", "<", "≈")
@@ -58,12 +57,15 @@ class Claim:
     ``diffs``: per-seed differences, ``ours(better) − ours(worse)`` in ``unit``, paired by seed
     (``None`` when not testable, with ``reason``). ``direction``: ``">"`` the paper claims a
     positive difference, ``"<"`` a negative one, ``"≈"`` no difference beyond ``margin``.
-    ``paper``: the paper's own difference in the same unit, if it reports one. ``ratio``: whether
+    ``paper``: the paper's own difference in the same unit, if it reports one, and ``source`` where
+    (table and rows); without one, ``no_paper`` says why (e.g. "shown only as a figure"). ``ratio``: whether
     ``ours / paper`` means something (False where ``paper`` is a derived quantity, e.g. a range
     minus a bound, whose ratio to ours is no effect size). ``levels``: the mean of each side,
     ``(better, worse)`` as the paper orders them, in ``unit`` (taken from ``diffs.attrs["levels"]``
-    when ``diffs`` comes from :func:`paired` or :func:`difference`); with ``bounds`` (the measure's
-    range in ``unit``) they decide whether the claim has room to move (:func:`headroom`).
+    when ``diffs`` comes unchanged from :func:`paired` or :func:`difference`; a series derived from one,
+    e.g. its negation, keeps pandas' attrs but not the differences they describe, and gets none); with
+    ``bounds`` (the measure's range in ``unit``) they decide whether the claim has room to move
+    (:func:`headroom`).
     """
     claim: str
     section: str
@@ -78,10 +80,16 @@ class Claim:
     ratio: bool = True
     levels: tuple | None = None
     bounds: tuple | None = None
+    source: str = ""
+    no_paper: str = ""
 
     def __post_init__(self):
         if self.levels is None and self.diffs is not None:
-            self.levels = getattr(self.diffs, "attrs", {}).get("levels")
+            attrs = getattr(self.diffs, "attrs", {})
+            if "levels" in attrs and np.array_equal(np.asarray(self.diffs, dtype=float), attrs.get("of")):
+                self.levels = attrs["levels"]
+        if self.paper is not None and self.no_paper:
+            raise ValueError(f"claim {self.claim!r} has a paper value and a reason for having none")
         if self.bounds is not None and not self.bounds[1] > self.bounds[0]:
             raise ValueError(f"claim {self.claim!r}: bounds must be (low, high) with high > low, got {self.bounds}")
         if self.direction not in DIRECTIONS:
@@ -185,6 +193,7 @@ def difference(better, worse, scale: float = 1.0) -> pd.Series:
         raise ValueError(f"sides differ in shape: {a.shape} vs {b.shape}")
     d = pd.Series(a - b)
     d.attrs["levels"] = (float(a.mean()), float(b.mean()))
+    d.attrs["of"] = d.to_numpy().copy()   # the differences the levels describe (see Claim)
     return d
 
 
@@ -267,18 +276,20 @@ def row(c: Claim) -> dict:
     """One claim as a scorecard row (JSON-able)."""
     stuck = "" if c.diffs is None else headroom(c.levels, c.bounds, c.direction)
     v = "not testable" if stuck else verdict(c.diffs, c.direction, c.margin)
-    note = c.reason if c.diffs is None else (stuck or (c.note if v != "reproduced" else ""))
+    own = c.note if v != "reproduced" else ""
+    note = c.reason if c.diffs is None else "; ".join(t for t in (stuck, own) if t)
     out = {"claim": c.claim, "section": c.section, "direction": c.direction, "unit": c.unit,
-           "paper": c.paper, "margin": c.margin, "data": c.data, "verdict": v,
+           "paper": c.paper, "source": c.source, "no_paper": c.no_paper, "margin": c.margin, "data": c.data,
+           "verdict": v,
            "n_seeds": 0 if c.diffs is None else len(c.diffs), "diffs": c.diffs,
            "mean": None, "ci_low": None, "ci_high": None, "effect_vs_paper": None,
            "levels": None if c.levels is None else [float(x) for x in c.levels],
            "bounds": None if c.bounds is None else [float(x) for x in c.bounds], "note": note}
-    out.update(readings(0.0, None, None, 0.0, 0, c.direction, None, v))
+    out.update(EMPTY)
     if c.diffs is not None:
         m, lo, hi = interval(c.diffs)
         out.update(mean=m, ci_low=None if np.isnan(lo) else lo, ci_high=None if np.isnan(hi) else hi)
-        if c.paper not in (None, 0) and c.direction != "≈" and c.ratio:
+        if c.paper not in (None, 0) and c.direction != "≈" and c.ratio and v != "not testable":
             out["effect_vs_paper"] = m / c.paper
         sd = float(np.std(c.diffs, ddof=1)) if len(c.diffs) > 1 else float("nan")
         out.update(readings(m, out["ci_low"], out["ci_high"], sd, len(c.diffs), c.direction, c.paper, v, c.ratio))
@@ -296,88 +307,19 @@ def totals(table: pd.DataFrame) -> dict:
     return {**counts, "total": int(len(table))}
 
 
-def badge(v: str) -> str:
-    """A coloured verdict badge (HTML)."""
-    return (f'<span style="background:{COLOURS[v]};color:white;padding:1px 6px;border-radius:4px;'
-            f'white-space:nowrap">{html.escape(v)}</span>')
-
-
-def _missing(x) -> bool:
-    """None or NaN (a table read back from JSON or built by pandas holds NaN where a claim had None)."""
-    return x is None or (isinstance(x, (float, np.floating)) and np.isnan(x))
-
-
-def _fmt(x, digits):
-    return "" if _missing(x) else f"{x:+.{digits}f}"
-
-
-def _label(r) -> str:
-    """The claim with its direction (and margin): ``"a beats b (>)"``, ``"a ≈ b (≈ ±3)"``."""
-    margin = "" if _missing(r["margin"]) else f" ±{r['margin']:g}"
-    return f"{r['claim']} ({r['direction']}{margin})"
-
-
-def _digits(r, digits: int) -> int:
-    """Enough decimals for the claim's scale: a unit whose differences are below 0.1 (e.g. NMI as a
-    fraction) gets two significant digits of its largest value instead of ``digits``."""
-    vals = [abs(v) for v in (r["mean"], r["ci_low"], r["ci_high"], r["paper"]) if not _missing(v) and v != 0]
-    top = max(vals, default=0.0)
-    return digits if top == 0 or top >= 0.1 else max(digits, int(np.ceil(-np.log10(top))) + 1)
-
-
-def _ratio(r) -> str:
-    """``ours / paper`` with its 95 % interval where there is one: ``"0.56 [0.21, 0.90]"``."""
-    e = r["effect_vs_paper"]
-    if _missing(e):
-        return ""
-    lo, hi = r.get("ratio_low"), r.get("ratio_high")
-    return f"{e:.2f}" + ("" if _missing(lo) or _missing(hi) else f" [{lo:.2f}, {hi:.2f}]")
-
-
-def display_table(table: pd.DataFrame, digits: int = 1) -> pd.DataFrame:
-    """The reader's view: claim, where, paper's number, ours with its 95 % interval, verdict badge; a
-    ``data`` column names the dataset when any claim was measured on real data (not the world)."""
-    def ours(r):
-        if _missing(r["mean"]):
-            return ""
-        d = _digits(r, digits)
-        ci = "" if _missing(r["ci_low"]) else f" [{_fmt(r['ci_low'], d)}, {_fmt(r['ci_high'], d)}]"
-        return f"{_fmt(r['mean'], d)}{ci} (n={r['n_seeds']})"
-    view = pd.DataFrame({
-        "claim": [_label(r) for _, r in table.iterrows()],
-        "where": table["section"],
-        "unit": table["unit"],
-        "paper": [_fmt(r["paper"], _digits(r, digits)) for _, r in table.iterrows()],
-        "ours, mean [95 % CI]": [ours(r) for _, r in table.iterrows()],
-        "ours / paper": [_ratio(r) for _, r in table.iterrows()],
-        "verdict": [badge(v) for v in table["verdict"]],
-        "reading": table["reading"] if "reading" in table else "",
-        "note": table["note"],
-    })
-    if "data" in table and (table["data"] != "world").any():
-        view.insert(2, "data", table["data"].to_numpy())
-    return view
-
-
-def to_html(table: pd.DataFrame, digits: int = 1) -> str:
-    """:func:`display_table` as an HTML table with the badges rendered (for ``IPython.display.HTML``)."""
-    return display_table(table, digits).to_html(index=False, escape=False, border=0,
-                                                 classes="scorecard table")
-
-
 def records(table: pd.DataFrame) -> list[dict]:
     """JSON-able rows for ``save_results`` (NaN → None)."""
     return json.loads(table.to_json(orient="records"))
 
 
-def load_results(results_dir, chapters, scale: str = "book") -> pd.DataFrame:
-    """Every chapter's saved scorecard (``results/<chapter>-<scale>.json``) in one table,
-    with a ``chapter`` column; chapters without a results file are left out."""
+def load_results(results_dir, chapters, scale: str = "book", key: str = "claims") -> pd.DataFrame:
+    """One list of every chapter's saved results (``results/<chapter>-<scale>.json``, ``results[key]``:
+    the scorecard rows by default, ``"operating_point"`` for the reference rows) in one table, with
+    ``chapter`` and ``scale`` columns; chapters without a results file or without that key are left out."""
     frames = []
     for ch in chapters:
         path = Path(results_dir) / f"{ch}-{scale}.json"
-        if path.exists():
-            claims = json.loads(path.read_text())["results"].get("claims", [])
-            if claims:
-                frames.append(pd.DataFrame(claims).assign(chapter=ch, scale=scale))
+        rows = json.loads(path.read_text())["results"].get(key) if path.exists() else None
+        if rows:
+            frames.append(pd.DataFrame(rows).assign(chapter=ch, scale=scale))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -58,6 +58,18 @@ class History:
         return self.val[self.best_epoch] if self.val and self.best_epoch >= 0 else None
 
 
+def flattened(curve, tail: float = 0.25, tol: float = 0.5) -> bool:
+    """Whether a validation curve has flattened (the book's convergence criterion): the best score of
+    its last ``tail`` of epochs (at least one) improves on the best before them by at most ``tol``, in
+    the curve's unit (0.5 points of accuracy or F1 by default). A curve too short to have epochs
+    before its last ``tail`` has not shown that it flattened: ``False``."""
+    curve = [float(v) for v in curve]
+    k = max(1, int(round(tail * len(curve))))
+    if len(curve) <= k:   # too short to show a plateau (e.g. one epoch at smoke scale)
+        return False
+    return max(curve[-k:]) - max(curve[:-k]) <= tol
+
+
 def to_device(batch, device):
     if isinstance(batch, torch.Tensor):
         return batch.to(device, non_blocking=True)

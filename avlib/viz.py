@@ -194,3 +194,87 @@ def category_table(categories, variant: int = 8, icon_px: int = 36) -> str:
             f"<td>{audio_player(sound_bank(c.name)[variant])}</td></tr>")
     head = "<tr><th>icon</th><th>category</th><th>group</th><th>sound</th><th>listen</th></tr>"
     return f"<table>{head}{''.join(rows)}</table>"
+
+
+#: the forest plot's three scales, by claim kind: (title, x-limits, reference lines)
+FOREST_PANELS = {"ratio": ("ours / paper's\neffect", (-1.5, 3.0), (0.0, 1.0)),
+                 "standardised": ("no paper ratio:\nmean / SD", (-6.0, 12.0), (0.0,)),
+                 "equivalence": ("≈ claims:\nmean / margin", (-3.0, 3.0), (-1.0, 0.0, 1.0))}
+
+
+def forest_values(r) -> tuple[str, float, float, float] | None:
+    """One claim (a scorecard row) on its forest-plot scale: ``(panel, x, lo, hi)``; ``None`` when it
+    has nothing to plot (not tested). ``ratio``: ours / the paper's effect with the interval divided
+    by it (1 = the paper's effect); claims without a meaningful ratio: the mean in the paper's
+    direction over the per-seed SD (0 = no effect); ``≈`` claims: the difference over the margin."""
+    def missing(x):
+        return x is None or (isinstance(x, float) and np.isnan(x))
+    if r["verdict"] == "not testable" or missing(r["mean"]) or missing(r["ci_low"]):
+        return None
+    m, lo, hi = float(r["mean"]), float(r["ci_low"]), float(r["ci_high"])
+    if r["direction"] == "≈":
+        return "equivalence", m / r["margin"], lo / r["margin"], hi / r["margin"]
+    if not missing(r.get("effect_vs_paper")) and not missing(r.get("ratio_low")):
+        return "ratio", float(r["effect_vs_paper"]), float(r["ratio_low"]), float(r["ratio_high"])
+    sign = 1.0 if r["direction"] == ">" else -1.0
+    sd = float(np.std(r["diffs"], ddof=1))
+    if sd == 0:
+        return None
+    lo_s, hi_s = sorted((sign * lo / sd, sign * hi / sd))
+    return "standardised", sign * m / sd, lo_s, hi_s
+
+
+def forest_plot(rows, group: str = "paper", colours=None, label_chars: int = 46, row_height: float = 0.24):
+    """Every claim as one row: its effect on the scale of :func:`forest_values` with the 95 % interval,
+    coloured by verdict, grouped by ``group``; intervals beyond a panel's limits end in an arrow.
+    ``rows``: a DataFrame of scorecard rows (``load_results``). Returns the figure."""
+    from matplotlib.lines import Line2D
+    colours = colours or {}
+    marks = {"reproduced": "o", "contradicted": "s", "inconclusive": "D", "not testable": "x"}
+    items, labels = [], []
+    for g, sub in rows.groupby(group, sort=False):
+        items.append(None)
+        labels.append(str(g))
+        for _, r in sub.iterrows():
+            items.append((r, forest_values(r)))
+            text = r["claim"] if len(r["claim"]) <= label_chars else r["claim"][:label_chars - 1] + "…"
+            labels.append(text)
+    fig, axes = plt.subplots(1, 3, figsize=(8.0, 0.6 + row_height * len(items)), sharey=True,
+                             gridspec_kw={"width_ratios": (1.2, 1.0, 0.8)})
+    for ax, (name, (title, lim, refs)) in zip(axes, FOREST_PANELS.items()):
+        for x in refs:
+            ax.axvline(x, color="0.6" if x == 0 else "0.3", lw=0.8, ls="-" if x == 0 else "--")
+        for y, item in enumerate(items):
+            if item is None:
+                ax.axhspan(y - 0.5, y + 0.5, color="0.93", lw=0)
+                continue
+            r, v = item
+            if v is None:
+                if name == "standardised":
+                    ax.text(0.5, y, "not tested", transform=ax.get_yaxis_transform(), ha="center", va="center",
+                            fontsize=MIN_FONT, color=colours.get("not testable", "0.4"))
+                continue
+            if v[0] != name:
+                continue
+            c = colours.get(r["verdict"], "k")
+            x, lo, hi = (float(np.clip(t, *lim)) for t in v[1:])
+            ax.plot([lo, hi], [y, y], color=c, lw=1.6)
+            for raw in v[2:]:   # an interval end beyond the panel: an arrow at that edge
+                if raw < lim[0] or raw > lim[1]:
+                    ax.plot(lim[0] if raw < lim[0] else lim[1], y, marker="<" if raw < lim[0] else ">", color=c, ms=5)
+            ax.plot(x, y, marker=marks.get(r["verdict"], "o"), color=c, ms=5, mec="white", mew=0.5)
+        ax.set_xlim(*lim)
+        ax.set_title(title, fontsize=MIN_FONT)
+        ax.tick_params(labelsize=MIN_FONT)
+        ax.grid(axis="x", color="0.9", lw=0.5)
+    axes[0].set_yticks(range(len(items)), labels)
+    for tick, item in zip(axes[0].get_yticklabels(), items):
+        if item is None:
+            tick.set_fontweight("bold")
+    axes[0].set_ylim(len(items) - 0.5, -0.5)
+    handles = [Line2D([], [], color=colours.get(v, "k"), marker=marks[v], lw=1.6, label=v)
+               for v in ("reproduced", "contradicted", "inconclusive")]
+    fig.legend(handles=handles, loc="upper center", ncol=3, fontsize=MIN_FONT, frameon=False,
+               bbox_to_anchor=(0.6, 1.0))
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
+    return fig

@@ -197,3 +197,12 @@ def test_fit_records_the_mean_batch_loss_and_stops_on_a_non_finite_one():
     with pytest.raises(FloatingPointError, match="non-finite training loss at epoch 0"):
         fit(model, lambda e: batches(x, y, batch_size=5), lambda m, b: m(b[0]).sum() * float("nan"), epochs=1,
             device="cpu", progress=False)
+
+
+def test_flattened_by_hand():
+    from avlib.train import flattened
+    assert flattened([50, 60, 70, 70.3, 70.4, 70.2, 70.5, 70.6])        # last 2 best 70.6 vs 70.5 before: +0.1
+    assert not flattened([50, 60, 62, 64, 66, 68, 70, 72])              # still climbing: +4 in the last quarter
+    assert flattened([50, 60, 70, 69, 68, 67, 66, 65])                  # falling after its best: flat (overfits)
+    assert not flattened([1, 2, 3, 4], tol=0.5) and flattened([1, 2, 3, 4], tol=1.0)
+    assert not flattened([1.0])                                          # one epoch shows no plateau

@@ -6,7 +6,7 @@ import pytest
 
 from avlib import operating_point as op
 from avlib.calibration import CALIBRATIONS, Knob, bisect_knobs, miss
-from avlib.scorecard import Claim, at_bound, difference, headroom, paired, row, verdict
+from avlib.scorecard import Claim, at_bound, difference, headroom, load_results, paired, row, verdict
 
 
 def test_tolerance_is_the_wider_of_5_points_and_15_percent():
@@ -44,7 +44,7 @@ def test_summary_and_load_round_trip(tmp_path):
     assert op.summary(rows) == "1/2 baselines within tolerance; m (t) at its ceiling"
     (tmp_path / "mil-book.json").write_text(json.dumps({"results": {"operating_point": rows}}))
     (tmp_path / "psp-book.json").write_text(json.dumps({"results": {}}))
-    loaded = op.load(tmp_path, ["mil", "psp", "lvs"])
+    loaded = load_results(tmp_path, ["mil", "psp", "lvs"], key="operating_point")
     assert list(loaded["chapter"]) == ["mil"] * 3 and list(loaded["status"]) == ["within", "above", "above"]
 
 

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from avlib.readings import MAX_SEEDS, readings, seeds_for_power
-from avlib.scorecard import Claim, display_table, row, scorecard
+from avlib.scorecard import Claim, row, scorecard
+from avlib.scorecard_view import display_table
 
 
 def test_seeds_for_power_matches_the_standard_table():
@@ -29,7 +30,12 @@ def test_readings_of_each_verdict_by_hand():
     assert not r["paper_in_ci"] and r["seeds_needed"] is None and r["reading"].startswith("no effect of the paper's size")
     # "<": the largest effect allowed is the lower end of the interval
     r = readings(-0.2, -0.6, 0.2, 0.3, 5, "<", -1.0, "inconclusive")
-    assert r["max_effect"] == -0.6 and "no effect" in r["reading"]
+    assert r["max_effect"] == -0.6 and r["reading"] == ("no effect of the paper's size (our interval ends at -0.6, "
+                                                        "the paper's is -1)")
+    # inconclusive although n seeds already give 80 % power for the paper's effect (sd 0.5, effect 2: 4 seeds):
+    # not "underpowered", ours is smaller than the paper's
+    r = readings(1.0, -0.1, 2.1, 0.5, 5, ">", 2.0, "inconclusive")
+    assert r["seeds_needed"] == seeds_for_power(0.5, 2.0) <= 5 and r["reading"].startswith("not underpowered: 5 seeds")
     # reproduced: smaller, larger, or the paper's effect inside
     assert readings(1.0, 0.5, 1.5, 1, 5, ">", 2.0, "reproduced")["reading"] == "smaller than the paper's"
     assert readings(-1.0, -1.5, -0.5, 1, 5, "<", -0.3, "reproduced")["reading"] == "larger than the paper's"
@@ -38,15 +44,33 @@ def test_readings_of_each_verdict_by_hand():
     # nothing to read: no paper value, an equivalence claim, or a derived paper value (no ratio)
     assert readings(1.0, 0.5, 1.5, 1, 5, ">", None, "reproduced")["reading"] == ""
     assert readings(1.0, 0.5, 1.5, 1, 5, "≈", 1.0, "reproduced")["reading"] == ""
-    assert readings(1.0, 0.5, 1.5, 1, 5, ">", 1.2, "reproduced", ratio=False)["ratio_low"] is None
+    derived = readings(1.0, -0.5, 1.5, 1, 5, ">", 1.2, "inconclusive", ratio=False)
+    assert derived["ratio_low"] is None and derived["seeds_needed"] is None and derived["reading"] == ""
 
 
 def test_scorecard_rows_carry_the_readings_and_the_table_shows_them():
     diffs = [1.0, 2.5, -0.5, 0.5, 1.5]                  # mean 1.0, sd 1.1180
-    c = Claim("PSP beats ASP", "Table 1", diffs, unit="points", paper=1.9)
+    c = Claim("PSP beats ASP", "Table 1", diffs, unit="points", paper=1.5)
     r = row(c)
     assert r["verdict"] == "inconclusive" and r["paper_in_ci"]
-    assert r["seeds_needed"] == seeds_for_power(float(np.std(diffs, ddof=1)), 1.9)
+    assert r["seeds_needed"] == seeds_for_power(float(np.std(diffs, ddof=1)), 1.5) > 5
     view = display_table(scorecard([c, Claim("x", "y", None, reason="no data")]))
     assert view.loc[0, "reading"].startswith("underpowered") and view.loc[1, "reading"] == ""
-    assert view.loc[0, "ours / paper"].startswith("0.53 [")
+    assert view.loc[0, "ours / paper"].startswith("0.67 [")
+
+
+def test_levels_only_describe_the_differences_they_came_with():
+    from avlib.scorecard import difference
+    d = difference([0.99, 0.98, 1.0], [0.5, 0.6, 0.55])
+    assert Claim("a", "b", d, bounds=(0, 1)).levels == pytest.approx((0.99, 0.55))
+    assert Claim("a", "b", -d, direction="<", bounds=(0, 1)).levels is None    # derived: pandas keeps attrs
+    with pytest.raises(ValueError, match="reason for having none"):
+        Claim("a", "b", d, paper=1.0, no_paper="figure only")
+
+
+def test_no_room_keeps_the_chapters_note_and_shows_no_ratio():
+    from avlib.scorecard import difference
+    d = difference([0.99, 0.995, 0.992], [0.97, 0.98, 0.985])   # the lower side at the ceiling of (0, 1)
+    r = row(Claim("a", "b", d, paper=0.1, bounds=(0, 1), note="measured on one test set"))
+    assert r["verdict"] == "not testable" and r["effect_vs_paper"] is None
+    assert r["note"].startswith("no room to move") and r["note"].endswith("; measured on one test set")

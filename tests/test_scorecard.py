@@ -81,7 +81,7 @@ def test_beside_paper_keeps_the_papers_numbers_numeric():
 
 
 def test_the_reader_table_names_real_data_and_not_the_world():
-    from avlib.scorecard import display_table
+    from avlib.scorecard_view import display_table
     world = scorecard([Claim("a beats b", "Table 1", np.array([1.0, 2.0, 3.0]))])
     assert "data" not in display_table(world).columns
     real = scorecard([Claim("a beats b", "Table 1", np.array([1.0, 2.0, 3.0]), data="AVE")])
@@ -90,7 +90,8 @@ def test_the_reader_table_names_real_data_and_not_the_world():
 
 
 def test_the_reader_table_shows_no_nan_and_digits_follow_the_scale():
-    from avlib.scorecard import display_table, records
+    from avlib.scorecard import records
+    from avlib.scorecard_view import display_table
     claims = [Claim("a beats b", "T1", np.array([1.0, 2.0, 3.0]), paper=2.0),
               Claim("a ≈ b", "T2", np.array([0.5, -0.5, 0.2]), direction="≈", margin=3.0),
               Claim("features separate", "F3", np.array([-0.004, -0.002, -0.003]), unit="NMI"),

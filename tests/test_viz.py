@@ -25,3 +25,20 @@ def test_category_table_has_an_icon_and_a_player_per_category():
     html = viz.category_table(CATEGORIES[:3])
     assert html.count("<audio") == 3 and html.count("<img") == 3
     assert "data:audio/flac;base64," in html
+
+
+def test_forest_values_put_each_claim_on_its_scale():
+    import pytest
+    from avlib.scorecard import Claim, scorecard
+    from avlib.viz import forest_plot, forest_values
+    rows = scorecard([Claim("ratio", "T1", [1.0, 2.0, 3.0], paper=4.0),                  # mean 2, paper 4 → 0.5
+                      Claim("std", "T2", [1.0, 2.0, 3.0]),                               # no paper: mean / sd = 2
+                      Claim("lower", "T3", [-1.0, -2.0, -3.0], direction="<"),           # in the paper's direction: +2
+                      Claim("same", "T4", [1.0, 2.0, 3.0], direction="≈", margin=4.0),  # mean / margin = 0.5
+                      Claim("none", "T5", None, reason="no data")])
+    v = [forest_values(r) for _, r in rows.iterrows()]
+    assert v[0][0] == "ratio" and v[0][1] == pytest.approx(0.5) and v[0][2] < 0.5 < v[0][3]
+    assert v[1][:2] == ("standardised", pytest.approx(2.0)) and v[2][:2] == ("standardised", pytest.approx(2.0))
+    assert v[3][:2] == ("equivalence", pytest.approx(0.5)) and v[4] is None
+    fig = forest_plot(rows.assign(paper=["A", "A", "B", "B", "B"]))
+    assert len(fig.axes) == 3 and fig.get_figwidth() <= 8.0

@@ -17,7 +17,10 @@ two instruments sound and two are silent. :class:`BuiltSynthetic` does that, see
   the released ``synthetic/train`` has none.
 
 Mosaic ``k`` depends only on ``(seed, k)``: the same dataset every time. Samples have the structure of
-:class:`~avlib.datasets.music.Music`'s (``kind="mosaic"``); ``skipped`` says that the set was built.
+:class:`~avlib.datasets.music.Music`'s (``kind="mosaic"``); ``skipped`` says that the set was built
+(under ``entry``, from ``source`` frames). Any solo split with the same interface works: the DSOL
+chapter also builds mosaics from AudioSet-instrument's one-box test frames
+(:class:`~avlib.datasets.audioset_instrument.AudioSetInstrument`), for which no synthetic set exists.
 """
 from __future__ import annotations
 
@@ -36,7 +39,7 @@ class BuiltSynthetic:
 
     name = "music-synthetic-built"
 
-    def __init__(self, solo: Music, n: int, seed: int = 0):
+    def __init__(self, solo: Music, n: int, seed: int = 0, source: str = "MUSIC-solo", entry: str = "synthetic/"):
         if solo.subset != "solo":
             raise ValueError(f"mosaics are built from a solo split, got {solo.subset!r}")
         self.solo, self.seed, self.classes, self.image_size = solo, int(seed), solo.classes, solo.image_size
@@ -54,8 +57,8 @@ class BuiltSynthetic:
         self.n = int(n)
         self.total = self.n
         self.skipped = SkipLog("mosaics")
-        self.skipped.files["synthetic/"] = (f"absent: {self.n} mosaics built from {len(solo)} MUSIC-solo {solo.split} "
-                                            f"frames (seed {self.seed})")
+        self.skipped.files[entry] = (f"absent: {self.n} mosaics built from {len(solo)} {source} {solo.split} "
+                                     f"frames (seed {self.seed})")
         self.box_notes = SkipLog("boxes")
 
     def __len__(self) -> int:

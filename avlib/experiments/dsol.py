@@ -1,9 +1,14 @@
 """The DSOL chapter's train-or-load runner (Hu et al. 2020): data, training, evaluation, grids.
 
 - :func:`settings` — sizes, epochs and seeds per scale (``smoke`` / ``book`` / ``paper``).
-- :func:`load_data` — the world's ``cocktail`` splits (or MUSIC under ``data_root``: official
-  test frames, skips counted in ``data["skipped"]``), with the frozen world-pretrained features
-  cached in memory; ``data["identity"]`` (:func:`~avlib.repro.data_identity`) is in every cache key.
+- :func:`load_data` — the world's ``cocktail`` splits, or a real ``data_root`` recognised by its layout
+  (:func:`data_layout`): MUSIC (official test frames) or AudioSet-instrument (its test boxes and
+  solo/multi partitions), skips counted in ``data["skipped"]``; with the frozen world-pretrained
+  features cached in memory; ``data["identity"]`` (:func:`~avlib.repro.data_identity`) is in every
+  cache key.
+- :data:`PAPER_TABLE1` / :data:`PAPER_TABLE2` and :func:`paper_sets` — the paper's numbers per test
+  set, and which of its sets a chapter run is compared with (MUSIC's for the world and MUSIC,
+  AudioSet-instrument's for AudioSet-instrument).
 - :func:`run_dsol` — stage one then stage two for one :class:`~avlib.models.dsol.DSOLConfig`
   and seed (train-or-load, keyed by the config), evaluated on solo (IoU@0.5, AUC, NMI),
   mosaics and duets (CIoU@0.3, AUC, NSA).
@@ -42,8 +47,53 @@ DATA_LAYOUT = {"name": "MUSIC (DSOL)",
                "all_of": ["solotest.json", "duettest.json", "MUSIC_solo_videos.json", "solo/video_frames",
                           "duet/video_frames"],
                "doc": "avlib/datasets/music.py and data/README.md"}
+#: what an AudioSet-instrument ``data_root`` must hold; recognised by its ``audioset_box.json``
+AUDIOSET_LAYOUT = {"name": "AudioSet-instrument (DSOL)",
+                   "all_of": ["audioset_box.json", "video_frames", "audio",
+                              "audioset_single/single_train_data.pkl", "audioset_single/single_train_data_label.pkl",
+                              "audioset_multi/multi_train_data.pkl", "audioset_multi/multi_train_data_label.pkl"],
+                   "doc": "avlib/datasets/audioset_instrument.py and data/README.md"}
 BACKBONES = ("pretrained", "scratch", "resnet18")
 SILENT_COUNTS = (1, 2, 3, 5, 7)
+
+
+def is_audioset(data_root) -> bool:
+    """Whether ``data_root`` is an AudioSet-instrument folder (it holds ``audioset_box.json``)."""
+    return data_root is not None and (Path(data_root) / "audioset_box.json").is_file()
+
+
+def data_layout(data_root) -> dict:
+    """The layout ``data_root`` is checked against: AudioSet-instrument's when it holds
+    ``audioset_box.json``, else MUSIC's (:data:`DATA_LAYOUT`, whose error names what is missing)."""
+    return AUDIOSET_LAYOUT if is_audioset(data_root) else DATA_LAYOUT
+
+
+def dataset_name(data_root) -> str:
+    """``"world"``, ``"AudioSet-instrument"`` or ``"MUSIC"``: the name the chapter's tables and claims carry."""
+    return "world" if data_root is None else "AudioSet-instrument" if is_audioset(data_root) else "MUSIC"
+
+
+_ROWS = ("Object-that-sound-style", "Attention-style", "DSOL (ours)")
+#: the paper's Table 1 (IoU@0.5, AUC in %) per single-source test set: (a) MUSIC-solo, (b) AudioSet-instrument-solo
+PAPER_TABLE1 = {"MUSIC-solo": dict(zip(_ROWS, [(26.1, 35.8), (37.2, 38.7), (51.4, 43.6)])),
+                "AudioSet-instrument-solo": dict(zip(_ROWS, [(32.7, 39.5), (36.5, 39.5), (38.9, 40.9)]))}
+#: the paper's Table 2 (CIoU@0.3, AUC, NSA in %) per multi-source test set
+PAPER_TABLE2 = {"MUSIC-Synthetic": dict(zip(_ROWS, [(3.7, 10.2, 19.8), (6.4, 12.3, 77.9), (32.3, 23.5, 98.5)])),
+                "MUSIC-Duet": dict(zip(_ROWS, [(13.2, 18.3, 15.7), (21.5, 19.4, 54.6), (30.2, 22.1, 83.1)])),
+                "AudioSet-instrument-multi": dict(zip(_ROWS, [(27.1, 21.9, 16.5), (29.9, 23.5, 4.5),
+                                                              (48.7, 29.7, 56.8)]))}
+
+
+def paper_sets(data_name: str) -> dict:
+    """The paper's test sets that our ``solo``, ``mosaic`` and ``duet`` test splits are compared with.
+
+    The world and MUSIC: MUSIC-solo, MUSIC-Synthetic, MUSIC-Duet. AudioSet-instrument: its solo and
+    multi sets; ``mosaic`` is None (the paper has no synthetic set on AudioSet; the chapter's mosaics
+    are built from the one-box test frames and reported as ours only).
+    """
+    if data_name == "AudioSet-instrument":
+        return {"solo": "AudioSet-instrument-solo", "mosaic": None, "duet": "AudioSet-instrument-multi"}
+    return {"solo": "MUSIC-solo", "mosaic": "MUSIC-Synthetic", "duet": "MUSIC-Duet"}
 
 
 def settings(scale: str) -> dict:
@@ -99,16 +149,41 @@ def _music_tasks(data_root, sc: dict) -> dict:
     return tasks
 
 
+def _audioset_tasks(data_root, sc: dict) -> dict:
+    """The AudioSet-instrument splits (:class:`~avlib.datasets.audioset_instrument.AudioSetInstrument`):
+    stage one trains on the solo partition (``audioset_single/single_train_data.pkl``), stage two on the
+    multi-source partition (``audioset_multi/multi_train_data.pkl``) only, as the official
+    ``training_stage_two.py``; the test frames of ``audioset_box.json`` with one box are the solo test
+    (Table 1(b)), those with two or more the multi-source test (Table 2's AudioSet-multi, in the
+    ``duet`` slot). There is no AudioSet synthetic set: test mosaics are built from all the one-box
+    test frames (:class:`~avlib.datasets.music_synthetic.BuiltSynthetic`, seed 0; ours only), and the
+    skip table says so. Subsampled to the scale's sizes (all at ``paper``)."""
+    from ..datasets.audioset_instrument import AudioSetInstrument as A
+    from ..datasets.music_synthetic import BuiltSynthetic
+    big = sc["scale"] == "paper"
+    n_test, n_solo, n_mix = (None, None, None) if big else (sc["n_test"], sc["n_solo_train"], sc["n_mix_train"])
+    solo = A(data_root, split="test", sources="solo")
+    return {"solo_train": A(data_root, split="solo_train", keep=n_solo),
+            "solo_test": A(data_root, split="test", sources="solo", keep=n_test),
+            "mosaic_test": BuiltSynthetic(solo, n_test if n_test is not None else len(solo) // 4, seed=0,
+                                          source="AudioSet-instrument one-box", entry="synthetic set"),
+            "duet_train": A(data_root, split="multi_train", keep=n_mix),
+            "duet_test": A(data_root, split="test", sources="multi", keep=n_test)}
+
+
 def skip_table(tasks: dict) -> pd.DataFrame:
     """Per real split: the candidates, what was skipped and why (frames; dropped boxes; whether the
-    annotation file is the released one), and what the scale kept."""
+    annotation file is the released one; labels read with a note, their frames kept), and what the scale kept."""
     rows = []
     for name, ds in tasks.items():
         log = getattr(ds, "skipped", None)
         if log is None:
             continue
-        notes = getattr(ds, "box_notes", None)
+        notes, kept = getattr(ds, "box_notes", None), getattr(ds, "label_notes", None)
         counts = {**(log.counts() or {"—": 0}), **(notes.counts() if notes else {})}
+        # a label note keeps its frames (AudioSet's argmax of a several-class solo label): named, not counted
+        counts.update({f"note, frames kept: {r}: {n} clip{'s' * (n > 1)}": 0
+                       for r, n in (kept.counts() if kept else {}).items()})
         counts.update({f"{file}: {status}": 0 for file, status in log.files.items()})
         for reason, n in counts.items():
             rows.append({"split": name, "candidates": ds.total, "reason skipped": reason, "skipped": n,
@@ -134,14 +209,22 @@ def _count(hit: bool) -> None:
 
 def load_data(scale: str, data_root=None, device="cpu") -> dict:
     """Every split as a dict: ``frames`` (uint8), ``vfeat`` (N, C, 7, 7), ``afeat`` (N, D),
-    ``objects``, ``sounding``, ``silent``, ``labels`` (solo), ``boxes``. Cached per process."""
+    ``objects``, ``sounding``, ``silent``, ``labels`` (solo), ``boxes``. Cached per process.
+
+    ``data_root``: None (the world), a MUSIC folder, or an AudioSet-instrument folder (recognised by its
+    ``audioset_box.json``, :func:`data_layout`; no mosaic training split there, so ``mix_train`` is the
+    multi-source partition alone). ``data["skipped"]`` is :func:`skip_table`."""
     identity = data_identity(data_root)
+    if is_audioset(data_root):   # the folder fingerprint counts .pkl files by size: add the partitions' contents
+        from ..datasets.audioset_instrument import partition_digest
+        identity = f"{identity}-{partition_digest(data_root)}"
     key = (scale, str(data_root), identity)
     if key in _CACHE:
         return _CACHE[key]
     sc = settings(scale)
     enc = pretrained_encoders(sc["encoder_scale"], device)
-    tasks = _world_tasks(sc) if data_root is None else _music_tasks(data_root, sc)
+    tasks = _world_tasks(sc) if data_root is None else \
+        _audioset_tasks(data_root, sc) if is_audioset(data_root) else _music_tasks(data_root, sc)
     data = {"classes": tasks["solo_train"].classes,
             "encoders": enc, "identity": identity, "skipped": skip_table(tasks)}
     for name, task in tasks.items():
@@ -159,10 +242,11 @@ def load_data(scale: str, data_root=None, device="cpu") -> dict:
             if all(s["objects"] for s in samples):   # real training frames have a label, no box
                 split["boxes"] = np.array([s["objects"][0]["box"] for s in samples])
         data[name] = split
-    data["mix_train"] = {k: (torch.cat([data["mosaic_train"][k], data["duet_train"][k]]) if torch.is_tensor(v)
-                             else np.concatenate([data["mosaic_train"][k], data["duet_train"][k]])
-                             if isinstance(v, np.ndarray) else v + data["duet_train"][k])
-                         for k, v in data["mosaic_train"].items()}
+    parts = [data[n] for n in ("mosaic_train", "duet_train") if n in data]   # AudioSet: multi-source only
+    data["mix_train"] = {k: (torch.cat([p[k] for p in parts]) if torch.is_tensor(v)
+                             else np.concatenate([p[k] for p in parts]) if isinstance(v, np.ndarray)
+                             else sum((p[k] for p in parts[1:]), v))
+                         for k, v in parts[0].items()}
     data["num_classes"] = len(data["classes"])
     data["image_size"] = int(data["solo_test"]["frames"].shape[1])
     _CACHE[key] = data

@@ -184,6 +184,17 @@ def world_split(kind: str, n: int, cfg: dict, encoders=None, distractors=None, t
     return split
 
 
+def task_split(task, cfg: dict, encoders=None, test_kind: str | None = None, name: str | None = None) -> dict:
+    """Model inputs (with ``test_kind`` ``"flickr"`` or ``"box"``, also the truth) for any world task object:
+    a :class:`~avlib.world.SingleSource` with other knobs than :data:`KNOBS`, or a subclass of it (the
+    exercises' worlds). Not cached on disk; its ``key`` names the task's class, config and seed, so the
+    models trained on it are cached by it."""
+    split = _build(lambda idx: [task[i] for i in idx], task.n, cfg["backbone"], encoders, test_kind)
+    blob = {"cls": type(task).__name__, "task": repr(task.config), "seed": task.seed, "n": task.n, "test": test_kind}
+    split.update(name=name or type(task).__name__, key=f"task-{_key(blob)}", task=task, n=task.n)
+    return split
+
+
 def real_split(dataset, cfg: dict, encoders=None, data_id: str = "real") -> dict:
     """A test split from a real loader (:class:`~avlib.datasets.vggss.VGGSS` or ``FlickrSoundNet``).
 

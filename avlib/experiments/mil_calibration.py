@@ -19,6 +19,7 @@ from .mil import extract_features, make_splits, run_grid
 
 MODULES = dependencies(__name__)
 SEED_OFFSET = 1000   # the calibration worlds' seeds: the chapter's world seed + 1000, + 1001, + 1002
+SIZES = ("n_train", "n_val", "n_test")   # the split sizes a calibration step renders
 
 
 def world_knobs(values: dict) -> dict:
@@ -37,7 +38,7 @@ def _knob_key(k) -> dict:
 def search_settings(cfg: dict) -> dict:
     """The chapter's settings with the calibration's split sizes and world seed."""
     cal = cfg["calibration"]
-    return {**cfg, **{k: cal[k] for k in ("n_train", "n_val", "n_test")}, "world_seed": cfg["world_seed"] + SEED_OFFSET}
+    return {**cfg, **{k: cal[k] for k in SIZES}, "world_seed": cfg["world_seed"] + SEED_OFFSET}
 
 
 def calibration_key(cfg: dict, encoders_key: str, tolerances: dict) -> str:
@@ -83,7 +84,7 @@ def calibrate_world(cfg: dict, encoders, tolerances: dict, device="cpu", cache_d
     values, history = bisect_knobs(evaluate, spec["knobs"], targets, tolerances, steps=cal["steps"])
     out = {"knobs": world_knobs(values), "values": values, "history": history, "default": default,
            "targets": targets, "tolerances": tolerances, "world_seed": ccfg["world_seed"],
-           "sizes": {k: cal[k] for k in ("n_train", "n_val", "n_test")}}
+           "sizes": {k: ccfg[k] for k in SIZES}}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1))
     return out

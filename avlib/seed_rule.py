@@ -1,0 +1,97 @@
+"""How many seeds a claim gets, by a rule fixed before the data: a pilot that sizes a fresh confirmatory set.
+
+The book's verdict (:func:`avlib.scorecard.verdict`, a 95 % Student-t interval of the paired
+per-seed differences) stays the one rule. What this module fixes is the seeds it is applied to,
+so that an "inconclusive" is not merely "too few seeds" and adding seeds is never "until it turns
+significant":
+
+1. **Pilot**: every row runs the scale's default seeds (``n_pilot``, five at ``book``).
+2. **Size**: for a claim whose paper reports its own difference, the pilot's paired standard
+   deviation and the *paper's* effect (fixed before our data) give the seeds that detect that
+   effect with 80 % power (:func:`avlib.readings.seeds_for_power`); :func:`planned_seeds` caps it at
+   ``cap`` (the cost a row may take; a capped claim says so) and never goes below the pilot's size.
+   The pilot's mean and its verdict are not looked at.
+3. **Confirm**: the verdict is computed once, on a **fresh** set of that many seeds, disjoint from
+   the pilot's (e.g. 100, 101, …).
+
+Because the confirmatory seeds are independent of the pilot that sized them, the rate of decided
+verdicts (reproduced + contradicted) under a true null is the interval's 5 %; :func:`null_rate`
+simulates it (``tests/test_seed_rule.py``). Two tempting shortcuts do not keep it, and are simulated
+for contrast: adding seeds only to claims whose pilot was inconclusive (``look_at_verdict=True``:
+two tests, towards 10 %), and pooling the pilot with the added seeds (``reuse_pilot=True``: with a
+five-seed pilot, a pilot whose spread came out small is both extended less and tested on that
+small spread, up to about 7 %).
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import optimize, stats
+
+from .readings import seeds_for_power
+
+N_PILOT = 5
+CAP = 20   # the most seeds a book-scale row gets (issue 20: "decided with at most 20 seeds")
+
+
+def planned_seeds(pilot_diffs, paper: float | None, n_pilot: int = N_PILOT, cap: int = CAP) -> dict:
+    """The seeds a claim's rows get: ``{"n": …, "needed": …, "capped": bool, "why": str}``.
+
+    ``pilot_diffs``: the paired per-seed differences of the pilot (its spread is used, not its mean);
+    ``paper``: the paper's own difference (``None``: the pilot's seeds, there is no effect to size for).
+    """
+    d = np.asarray(pilot_diffs, dtype=float)
+    if d.size < 2:
+        raise ValueError(f"a pilot needs at least two seeds, got {d.size}")
+    if paper is None or paper == 0:
+        return {"n": max(n_pilot, d.size), "needed": None, "capped": False,
+                "why": "no paper effect to size for: the pilot's seeds"}
+    needed = seeds_for_power(float(d.std(ddof=1)), float(paper))
+    n = min(cap, max(n_pilot, needed))
+    why = (f"{needed} seeds detect the paper's effect with 80 % power" if needed <= cap else
+           f"capped at {cap}: {needed} seeds would be needed for 80 % power on the paper's effect")
+    return {"n": n, "needed": needed, "capped": needed > cap, "why": why}
+
+
+def _power(n: int, d: float) -> float:
+    """Power of the paired two-sided t-test at 95 % with n seeds for a standardised effect d (as
+    :func:`avlib.readings.seeds_for_power` computes it)."""
+    crit = stats.t.ppf(0.975, n - 1)
+    return float(stats.nct.sf(crit, n - 1, d * np.sqrt(n)))
+
+
+def _thresholds(n_pilot: int, cap: int) -> np.ndarray:
+    """``d_min[k]``: the smallest standardised effect that ``n_pilot + k`` seeds detect with 80 % power."""
+    return np.array([optimize.brentq(lambda d: _power(n, d) - 0.8, 1e-6, 50.0)
+                     for n in range(n_pilot, cap + 1)])
+
+
+def null_rate(sd: float, paper: float, n_pilot: int = N_PILOT, cap: int = CAP, sims: int = 20000,
+              seed: int = 0, look_at_verdict: bool = False, reuse_pilot: bool = False) -> float:
+    """Monte-Carlo rate of decided verdicts (reproduced or contradicted) under a true null effect.
+
+    Each simulated claim draws ``n_pilot`` paired differences from N(0, sd²), plans its seeds as
+    :func:`planned_seeds` does (vectorised: the pilot's standardised paper effect against the
+    smallest effect each n detects with 80 % power), draws a fresh confirmatory set of that size
+    and applies the verdict's interval to it. For contrast, ``look_at_verdict=True`` lets a decided
+    pilot stand (only inconclusive pilots are confirmed), and ``reuse_pilot=True`` pools the pilot
+    with only the seeds it lacks instead of drawing a fresh set.
+    """
+    rng = np.random.default_rng(seed)
+    pilot = rng.normal(0.0, sd, (sims, n_pilot))
+    d = abs(paper) / pilot.std(axis=1, ddof=1)
+    ok = d[:, None] >= _thresholds(n_pilot, cap)[None, :]
+    n = np.where(ok.any(axis=1), n_pilot + ok.argmax(axis=1), cap)
+
+    def decided(x):
+        k = x.shape[1]
+        return np.abs(x.mean(axis=1)) > stats.t.ppf(0.975, k - 1) * x.std(axis=1, ddof=1) / np.sqrt(k)
+
+    out = np.zeros(sims, bool)
+    first = decided(pilot) if look_at_verdict else np.zeros(sims, bool)
+    for k in np.unique(n):
+        rows = (n == k) & ~first
+        m = int(rows.sum())
+        x = (np.concatenate([pilot[rows], rng.normal(0.0, sd, (m, k - n_pilot))], axis=1) if reuse_pilot
+             else rng.normal(0.0, sd, (m, k)))
+        out[rows] = decided(x)
+    return float((out | first).mean())
