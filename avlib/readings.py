@@ -26,13 +26,21 @@ LEVEL = 0.95
 MAX_SEEDS = 1000   # the search for n stops here ("more than 1000 seeds")
 
 
-def seeds_for_power(sd: float, effect: float, power: float = POWER, level: float = LEVEL,
+def power(n: int, d: float, level: float = LEVEL) -> float:
+    """Power of the paired two-sided one-sample t-test at ``level`` with ``n`` seeds for a true
+    standardised effect ``d`` (mean / sd): the noncentral-t probability ``P(T > t_crit)`` with
+    noncentrality ``d·√n`` (the far tail is negligible)."""
+    crit = stats.t.ppf(0.5 + level / 2, n - 1)
+    return float(stats.nct.sf(crit, n - 1, abs(d) * math.sqrt(n)))
+
+
+def seeds_for_power(sd: float, effect: float, target: float = POWER, level: float = LEVEL,
                     max_n: int = MAX_SEEDS) -> int:
     """Smallest number of paired seeds n ≥ 2 whose two-sided one-sample t-test at ``level`` detects a true
-    mean difference ``effect`` with probability ``power``, given the per-seed standard deviation ``sd``.
+    mean difference ``effect`` with probability ``target``, given the per-seed standard deviation ``sd``.
 
-    Power is the noncentral-t probability ``P(T > t_crit)`` with noncentrality ``effect·√n / sd``
-    (the far tail is negligible). ``sd == 0`` needs the minimum, 2; more than ``max_n`` returns ``max_n + 1``.
+    Power as :func:`power` computes it. ``sd == 0`` needs the minimum, 2; more than ``max_n`` returns
+    ``max_n + 1``.
     """
     if effect == 0:
         raise ValueError("no effect to detect")
@@ -42,8 +50,7 @@ def seeds_for_power(sd: float, effect: float, power: float = POWER, level: float
         return 2
     d = abs(effect) / sd
     for n in range(2, max_n + 1):
-        crit = stats.t.ppf(0.5 + level / 2, n - 1)
-        if stats.nct.sf(crit, n - 1, d * math.sqrt(n)) >= power:
+        if power(n, d, level) >= target:
             return n
     return max_n + 1
 

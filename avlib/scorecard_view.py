@@ -19,13 +19,13 @@ def badge(v: str) -> str:
             f'white-space:nowrap">{html.escape(v)}</span>')
 
 
-def _missing(x) -> bool:
+def missing(x) -> bool:
     """None or NaN (a table read back from JSON or built by pandas holds NaN where a claim had None)."""
     return x is None or (isinstance(x, (float, np.floating)) and np.isnan(x))
 
 
 def _fmt(x, digits):
-    return "" if _missing(x) else f"{x:+.{digits}f}"
+    return "" if missing(x) else f"{x:+.{digits}f}"
 
 
 #: loss names as the chapters typeset them (MathJax renders ``\\( … \\)`` in an HTML output)
@@ -38,19 +38,22 @@ def math_names(text: str) -> str:
     return re.sub(r"\bL_(avps|ce|c|1)\b", lambda m: MATH[m.group(0)], text)
 
 
-def _label(r) -> str:
+def label(r) -> str:
     """The claim with its direction (and margin): ``"a beats b (>)"``, ``"a ≈ b (≈ ±3)"``."""
-    margin = "" if _missing(r["margin"]) else f" ±{r['margin']:g}"
+    margin = "" if missing(r["margin"]) else f" ±{r['margin']:g}"
     return f"{math_names(html.escape(r['claim']))} ({r['direction']}{margin})"
 
 
-def _paper(r, digits: int) -> str:
-    """The paper's value, its source as a tooltip; empty without one."""
-    if _missing(r["paper"]):
+def paper_html(value, source, fmt: str = "+.3g") -> str:
+    """The paper's value formatted by ``fmt``, its ``source`` as a tooltip; empty without a value."""
+    if missing(value):
         return ""
-    src = r.get("source")
-    value = _fmt(r["paper"], digits)
-    return f'<span title="{html.escape(src)}">{value}</span>' if isinstance(src, str) and src else value
+    text = f"{value:{fmt}}"
+    return f'<span title="{html.escape(source)}">{text}</span>' if isinstance(source, str) and source else text
+
+
+def _paper(r, digits: int) -> str:
+    return paper_html(r["paper"], r.get("source"), f"+.{digits}f")
 
 
 def reading_text(r) -> str:
@@ -68,7 +71,7 @@ def _digits(r, digits: int) -> int:
     b = r.get("bounds")
     if isinstance(b, (list, tuple)) and b[1] - b[0] <= 1:   # a fraction (NMI, cIoU): three decimals at least
         digits = max(digits, 3)
-    vals = [abs(v) for v in (r["mean"], r["ci_low"], r["ci_high"], r["paper"]) if not _missing(v) and v != 0]
+    vals = [abs(v) for v in (r["mean"], r["ci_low"], r["ci_high"], r["paper"]) if not missing(v) and v != 0]
     top = max(vals, default=0.0)
     return digits if top == 0 or top >= 0.1 else max(digits, int(np.ceil(-np.log10(top))) + 1)
 
@@ -76,23 +79,23 @@ def _digits(r, digits: int) -> int:
 def _ratio(r) -> str:
     """``ours / paper`` with its 95 % interval where there is one: ``"0.56 [0.21, 0.90]"``."""
     e = r["effect_vs_paper"]
-    if _missing(e):
+    if missing(e):
         return ""
     lo, hi = r.get("ratio_low"), r.get("ratio_high")
-    return f"{e:.2f}" + ("" if _missing(lo) or _missing(hi) else f" [{lo:.2f}, {hi:.2f}]")
+    return f"{e:.2f}" + ("" if missing(lo) or missing(hi) else f" [{lo:.2f}, {hi:.2f}]")
 
 
 def display_table(table: pd.DataFrame, digits: int = 1) -> pd.DataFrame:
     """The reader's view: claim, where, paper's number, ours with its 95 % interval, verdict badge; a
     ``data`` column names the dataset when any claim was measured on real data (not the world)."""
     def ours(r):
-        if _missing(r["mean"]):
+        if missing(r["mean"]):
             return ""
         d = _digits(r, digits)
-        ci = "" if _missing(r["ci_low"]) else f" [{_fmt(r['ci_low'], d)}, {_fmt(r['ci_high'], d)}]"
+        ci = "" if missing(r["ci_low"]) else f" [{_fmt(r['ci_low'], d)}, {_fmt(r['ci_high'], d)}]"
         return f"{_fmt(r['mean'], d)}{ci} (n={r['n_seeds']})"
     view = pd.DataFrame({
-        "claim": [_label(r) for _, r in table.iterrows()],
+        "claim": [label(r) for _, r in table.iterrows()],
         "where": table["section"],
         "unit": table["unit"],
         "paper": [_paper(r, _digits(r, digits)) for _, r in table.iterrows()],

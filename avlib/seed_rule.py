@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import optimize, stats
 
-from .readings import seeds_for_power
+from .readings import power, seeds_for_power
 
 N_PILOT = 5
 CAP = 20   # the most seeds a book-scale row gets (issue 20: "decided with at most 20 seeds")
@@ -52,16 +52,9 @@ def planned_seeds(pilot_diffs, paper: float | None, n_pilot: int = N_PILOT, cap:
     return {"n": n, "needed": needed, "capped": needed > cap, "why": why}
 
 
-def _power(n: int, d: float) -> float:
-    """Power of the paired two-sided t-test at 95 % with n seeds for a standardised effect d (as
-    :func:`avlib.readings.seeds_for_power` computes it)."""
-    crit = stats.t.ppf(0.975, n - 1)
-    return float(stats.nct.sf(crit, n - 1, d * np.sqrt(n)))
-
-
 def _thresholds(n_pilot: int, cap: int) -> np.ndarray:
     """``d_min[k]``: the smallest standardised effect that ``n_pilot + k`` seeds detect with 80 % power."""
-    return np.array([optimize.brentq(lambda d: _power(n, d) - 0.8, 1e-6, 50.0)
+    return np.array([optimize.brentq(lambda d: power(n, d) - 0.8, 1e-6, 50.0)
                      for n in range(n_pilot, cap + 1)])
 
 

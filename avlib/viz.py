@@ -10,6 +10,7 @@ import seaborn as sns
 from matplotlib.patches import Patch, Rectangle
 
 from .audio import SAMPLE_RATE, log_mel
+from .scorecard_view import missing
 
 #: sounding vs silent objects: colour-blind-safe colours (Okabe–Ito blue / vermillion) that also
 #: differ in line style (solid / dashed), so the distinction survives grey-scale printing
@@ -207,8 +208,6 @@ def forest_values(r) -> tuple[str, float, float, float] | None:
     has nothing to plot (not tested). ``ratio``: ours / the paper's effect with the interval divided
     by it (1 = the paper's effect); claims without a meaningful ratio: the mean in the paper's
     direction over the per-seed SD (0 = no effect); ``≈`` claims: the difference over the margin."""
-    def missing(x):
-        return x is None or (isinstance(x, float) and np.isnan(x))
     if r["verdict"] == "not testable" or missing(r["mean"]) or missing(r["ci_low"]):
         return None
     m, lo, hi = float(r["mean"]), float(r["ci_low"]), float(r["ci_high"])

@@ -6,6 +6,8 @@ import pytest
 import torch
 
 from avlib.models import dsol as M
+from avlib.models import dsol_baselines as B
+from avlib.models import dsol_train as T
 
 
 def _net(K=3, C=8, D=6, **cfg):
@@ -176,7 +178,7 @@ def test_test_time_softmax_after_the_product():
     net = _net(K=3, C=8, class_maps="official", test_softmax=3.0)
     net.dictionary.copy_(torch.randn(3, 8))
     v, a = torch.randn(5, 8, 4, 4), torch.randn(5, 6)
-    s, lmap = M.predict_class_maps(net, v, a)
+    s, lmap = T.predict_class_maps(net, v, a)
     assert s.shape == (5, 3, 4, 4) and lmap.shape == (5, 4, 4)
     with torch.no_grad():
         fv = net.visual(v)
@@ -188,7 +190,7 @@ def test_test_time_softmax_after_the_product():
     torch.testing.assert_close(torch.softmax(3 * x, 0), torch.tensor([1 / 3, 2 / 3]))
     net2 = _net(K=3, C=8, class_maps="official", test_softmax=None)
     net2.load_state_dict(net.state_dict())
-    torch.testing.assert_close(M.predict_class_maps(net2, v, a)[0], raw)
+    torch.testing.assert_close(T.predict_class_maps(net2, v, a)[0], raw)
 
 
 def test_lc_official_kl_hand_worked():
@@ -197,32 +199,32 @@ def test_lc_official_kl_hand_worked():
     # official: nn.KLDivLoss()(log p_v, p_a), mean over the 2·3 elements = Σ p_a log(p_a / p_v) / 6
     official = sum(float(a * math.log(a / v)) for a, v in zip(p_a.flatten(), p_v.flatten())) / 6
     paper = sum(float(v * math.log(v / a)) for v, a in zip(p_v.flatten(), p_a.flatten())) / 2  # Eq. 7, batch mean
-    got = M.lc_loss(p_v.log(), p_a, "official")
+    got = T.lc_loss(p_v.log(), p_a, "official")
     assert got.item() == pytest.approx(official, rel=1e-6)
     assert got.item() == pytest.approx(torch.nn.KLDivLoss()(p_v.log(), p_a).item(), rel=1e-6)
-    assert M.lc_loss(p_v.log(), p_a, "paper").item() == pytest.approx(paper, rel=1e-5)
+    assert T.lc_loss(p_v.log(), p_a, "paper").item() == pytest.approx(paper, rel=1e-5)
     assert abs(official - paper) > 0.05
     # row 0 alone: KL(p_a‖p_v) = .25 ln .5 + .5 ln 2 = .25 ln 2, over 3 elements
-    assert M.lc_loss(p_v[:1].log(), p_a[:1]).item() == pytest.approx(0.25 * math.log(2) / 3, rel=1e-6)
+    assert T.lc_loss(p_v[:1].log(), p_a[:1]).item() == pytest.approx(0.25 * math.log(2) / 3, rel=1e-6)
     # a zero in p_a contributes 0 (xlogy), not NaN
-    assert torch.isfinite(M.lc_loss(p_v.log(), torch.tensor([[0.0, 0.5, 0.5], [1.0, 0.0, 0.0]])))
+    assert torch.isfinite(T.lc_loss(p_v.log(), torch.tensor([[0.0, 0.5, 0.5], [1.0, 0.0, 0.0]])))
 
 
 def test_stage_two_loss_terms_follow_the_settings():
     v, a = torch.randn(8, 8, 7, 7), torch.randn(8, 6)
     p = torch.softmax(torch.randn(8, 3), 1)
     gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
-    full = M.stage_two_loss(_net(), v, a, p, gen())
-    only_l1 = M.stage_two_loss(_net(use_lc=False), v, a, p, gen())
-    only_lc = M.stage_two_loss(_net(use_l1=False), v, a, p, gen())
+    full = T.stage_two_loss(_net(), v, a, p, gen())
+    only_l1 = T.stage_two_loss(_net(use_lc=False), v, a, p, gen())
+    only_lc = T.stage_two_loss(_net(use_l1=False), v, a, p, gen())
     torch.testing.assert_close(full, only_lc + only_l1)
-    lam1 = M.stage_two_loss(_net(use_lc=False, lam=1.0), v, a, p, gen())
+    lam1 = T.stage_two_loss(_net(use_lc=False, lam=1.0), v, a, p, gen())
     torch.testing.assert_close(lam1, 2 * only_l1)
     assert only_lc.item() >= 0
     for form in ("official", "paper"):     # gradients reach the maps and the class-map affine
         net = _net(lc_form=form, class_maps="official")
         net.dictionary.copy_(torch.randn(3, 8))
-        M.stage_two_loss(net, v, a, p, gen()).backward()
+        T.stage_two_loss(net, v, a, p, gen()).backward()
         assert net.obj_conv.weight.grad.abs().sum() > 0 and net.v_loc.mlp[0].weight.grad.abs().sum() > 0
 
 
@@ -230,10 +232,10 @@ def test_train_stage_one_alternates_and_builds_a_dictionary():
     net = _net(K=2, stage1_epochs=2, stage2_epochs=1, cluster_from_epoch=1, batch_size=8)
     v = torch.randn(16, 8, 7, 7)
     a = torch.randn(16, 6)
-    hist = M.train_stage_one(net, v, a)
+    hist = T.train_stage_one(net, v, a)
     assert len(hist["loc_loss"]) == 2 and hist["reinit"] == [True] and len(hist["cls_loss"]) == net.cfg.cls_epochs == 3
     assert net.dictionary.abs().sum() > 0
-    hist2 = M.train_stage_two(net, v, a)
+    hist2 = T.train_stage_two(net, v, a)
     assert len(hist2["loss"]) == net.cfg.stage2_epochs
 
 
@@ -243,7 +245,7 @@ def test_classifiers_reinitialised_at_every_alternation():
                                             cls_epochs=0, batch_size=8))
     before = net.v_cls.weight.detach().clone(), net.a_cls.weight.detach().clone()
     v, a = torch.randn(16, 64, 3, 3), torch.randn(16, 48)
-    hist = M.train_stage_one(net, v, a)
+    hist = T.train_stage_one(net, v, a)
     assert hist["reinit"] == [True, True]          # both alternations, whatever the cluster order
     for layer, old in zip((net.v_cls, net.a_cls), before):
         assert not torch.allclose(layer.weight, old)
@@ -251,34 +253,41 @@ def test_classifiers_reinitialised_at_every_alternation():
         assert torch.equal(layer.bias, torch.zeros_like(layer.bias))
     # the classifiers have their own fresh optimiser: the main one does not hold them
     net2 = M.DSOLNet(64, 48, 4, M.DSOLConfig(emb_dim=8, n_clusters=4, stage1_epochs=2, batch_size=8))
-    h2 = M.train_stage_one(net2, v, a)
+    h2 = T.train_stage_one(net2, v, a)
     assert len(h2["cls_loss"]) == 3 and h2["reinit"] == [True]
     # avlib's earlier variant: re-initialised only when the cluster order changed
     net3 = M.DSOLNet(64, 48, 4, M.DSOLConfig(emb_dim=8, n_clusters=4, stage1_epochs=3, batch_size=8,
                                              reinit="on_reorder", cls_epochs=1))
-    h3 = M.train_stage_one(net3, v, a)
+    h3 = T.train_stage_one(net3, v, a)
     assert h3["reinit"] == [True, h3["reorder"][1]]
 
 
 def test_cluster_maps_to_classes_sums_the_assigned_clusters_as_officially():
     maps = torch.tensor([[[[0.1]], [[0.7]], [[0.3]]]])       # 3 clusters, 1×1 maps
-    out = M.cluster_maps_to_classes(maps, [1, 0, 1], n_classes=3)        # official: np.sum(pred[row == 1], 0)
+    out = T.cluster_maps_to_classes(maps, [1, 0, 1], n_classes=3)        # official: np.sum(pred[row == 1], 0)
     torch.testing.assert_close(out[0, :, 0, 0], torch.tensor([0.7, 0.4, 0.0]))
-    out = M.cluster_maps_to_classes(maps, [1, 0, 1], n_classes=3, reduce="max")
+    out = T.cluster_maps_to_classes(maps, [1, 0, 1], n_classes=3, reduce="max")
     torch.testing.assert_close(out[0, :, 0, 0], torch.tensor([0.7, 0.3, 0.0]))
     with pytest.raises(ValueError, match="reduce"):
-        M.cluster_maps_to_classes(maps, [1, 0, 1], n_classes=3, reduce="mean")
+        T.cluster_maps_to_classes(maps, [1, 0, 1], n_classes=3, reduce="mean")
+
+
+def _tiny_data():
+    """A runner's data dict of random features (2 classes, 7×7 maps, 32-pixel images) and the split maker."""
+    g = torch.Generator().manual_seed(0)
+
+    def split(n):
+        return {"vfeat": torch.randn(n, 8, 7, 7, generator=g), "afeat": torch.randn(n, 6, generator=g),
+                "labels": np.arange(n) % 2, "boxes": np.tile([[0, 0, 16, 16]], (n, 1))}
+    return {"solo_train": split(16), "mix_train": split(16), "solo_test": split(8), "num_classes": 2,
+            "image_size": 32}, split
 
 
 def test_runners_accept_a_device(tmp_path, monkeypatch):
     import avlib.train
     from avlib.experiments import dsol as X
     monkeypatch.setattr(avlib.train, "DEFAULT_CACHE", tmp_path)
-    g = torch.Generator().manual_seed(0)
-    split = lambda n: {"vfeat": torch.randn(n, 8, 7, 7, generator=g), "afeat": torch.randn(n, 6, generator=g),  # noqa: E731
-                       "labels": np.arange(n) % 2, "boxes": np.tile([[0, 0, 16, 16]], (n, 1))}
-    data = {"solo_train": split(16), "mix_train": split(16), "solo_test": split(8), "num_classes": 2,
-            "image_size": 32}
+    data, split = _tiny_data()
     dev = torch.device("cpu")
     r = X.run_dsol(data, "smoke", seed=0, splits=(), device=dev, emb_dim=8, stage1_epochs=2, stage2_epochs=1,
                    batch_size=8)
@@ -290,13 +299,13 @@ def test_runners_accept_a_device(tmp_path, monkeypatch):
 
 def test_baselines_give_maps_in_unit_range():
     for kind in ("ots", "attention"):
-        net = M.BaselineNet(kind, 8, 6, emb=8)
+        net = B.BaselineNet(kind, 8, 6, emb=8)
         loss = net.loss(torch.randn(4, 8, 7, 7), torch.randn(4, 6), torch.Generator().manual_seed(0))
         loss.backward()
         m = net.maps(torch.randn(4, 8, 7, 7), torch.randn(4, 6))
         assert m.shape == (4, 7, 7) and m.min() >= 0 and m.max() <= 1
     with pytest.raises(ValueError, match="unknown baseline"):
-        M.BaselineNet("dmc", 8, 6)
+        B.BaselineNet("dmc", 8, 6)
 
 
 def test_kmeans_restarts_and_bce_clamp_are_named_options(monkeypatch):
@@ -310,7 +319,7 @@ def test_kmeans_restarts_and_bce_clamp_are_named_options(monkeypatch):
     v, a = torch.randn(16, 64, 7, 7, generator=g), torch.randn(16, 48, generator=g)
     net = M.DSOLNet(64, 48, 4, M.DSOLConfig(emb_dim=8, n_clusters=4, stage1_epochs=2, batch_size=8, cls_epochs=1,
                                             kmeans_n_init=1))
-    M.train_stage_one(net, v, a)
+    T.train_stage_one(net, v, a)
     assert seen and set(seen) == {1}
     losses = {}
     for eps in (1e-6, 0.0):
@@ -321,3 +330,28 @@ def test_kmeans_restarts_and_bce_clamp_are_named_options(monkeypatch):
         losses[eps] = M.localization_loss(net, v[:4], a[:4], torch.Generator().manual_seed(1)).item()
     # a wrong saturated score costs -log(1e-6) = 13.8 with the clamp, 100 (nn.BCELoss's log floor) without
     assert losses[1e-6] <= 13.82 < losses[0.0], losses
+
+
+def test_validation_curve_is_recorded_without_changing_training(tmp_path, monkeypatch):
+    """Stage one's and the baselines' validation curves: IoU@0.5 on ``solo_val`` every ``val_every`` epochs
+    and at the last; recording them draws no random numbers, so the trained weights equal a run without them."""
+    import avlib.train
+    from avlib.experiments import dsol as X
+    monkeypatch.setattr(avlib.train, "DEFAULT_CACHE", tmp_path)
+    data, split = _tiny_data()
+    kw = dict(seed=0, splits=(), emb_dim=8, stage1_epochs=3, stage2_epochs=1, batch_size=8, keep_model=True)
+    plain = X.run_dsol(data, "smoke", **kw)
+    assert plain["val_curve"] == []                      # no validation split (real data): no curve
+    monkeypatch.setattr(avlib.train, "DEFAULT_CACHE", tmp_path / "with_val")
+    curved = X.run_dsol({**data, "solo_val": split(8)}, "smoke", **kw)
+    assert [e for e, _ in curved["val_curve"]] == [1, 2, 3]      # smoke: every epoch
+    assert all(0 <= v <= 1 for _, v in curved["val_curve"])
+    for (k, w1), w2 in zip(plain["stage1"].state_dict().items(), curved["stage1"].state_dict().values()):
+        assert torch.equal(w1, w2), k
+    record, curve = X._val_recorder({"solo_val": data["solo_test"], "image_size": 32}, every=2, last=5,
+                                    maps=lambda v: torch.rand(len(v["afeat"]), 7, 7))
+    for epoch in range(5):
+        record(epoch)
+    assert [e for e, _ in curve] == [2, 4, 5]
+    b = X.run_baseline({**data, "solo_val": split(8)}, "smoke", "ots", seed=0, splits=(), epochs=2)
+    assert [e for e, _ in b["val_curve"]] == [1, 2]

@@ -9,6 +9,7 @@ from test_music_loader import write_music
 from avlib.datasets.music import Music, MusicFormatError
 from avlib.datasets.music_synthetic import MAX_JITTER, BuiltSynthetic
 from avlib.experiments import dsol as X
+from avlib.experiments import dsol_data as D
 from avlib.repro import check_data_root
 
 
@@ -66,7 +67,7 @@ def test_the_same_seed_builds_the_same_set_and_another_seed_another(root):
 
 
 def test_training_mosaics_and_the_runner_say_they_were_built(root):
-    tasks = X._music_tasks(root, X.settings("smoke"))
+    tasks = D._music_tasks(root, D.settings("smoke"))
     assert isinstance(tasks["mosaic_train"], BuiltSynthetic) and isinstance(tasks["mosaic_test"], BuiltSynthetic)
     assert tasks["mosaic_train"][0]["objects"] == [] and len(tasks["mosaic_train"][0]["sounding_classes"]) == 2
     table = X.skip_table(tasks)

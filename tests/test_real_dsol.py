@@ -16,6 +16,7 @@ from test_music_loader import N_TRAIN_SECONDS, _audio, _frame, write_music
 from avlib.datasets.audioset_instrument import UNMEASURED, AudioSetInstrument
 from avlib.datasets.io import DatasetFormatError, fingerprint
 from avlib.experiments import dsol as X
+from avlib.experiments import dsol_data as D
 from avlib.repro import check_parameters, data_identity
 
 
@@ -77,7 +78,7 @@ def test_claims_say_music_and_world_only_ones_are_not_testable(executed):
 def test_same_data_hits_and_changed_data_misses_the_model_cache(root, tmp_path, monkeypatch):
     import avlib.train
     monkeypatch.setattr(avlib.train, "DEFAULT_CACHE", tmp_path / "cache")   # its own cache: no state from other runs
-    X._CACHE.clear()
+    D._CACHE.clear()
     data = X.load_data("smoke", root)
     assert data["identity"] == data_identity(root)
     X.run_dsol(data, "smoke", seed=0)                                      # trains stage one and two

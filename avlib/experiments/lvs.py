@@ -92,7 +92,9 @@ def settings(scale: str, seeds=None) -> dict:
     return cfg
 
 
-def _task(kind: str, n: int, distractors=None) -> SingleSource:
+def world_task(kind: str, n: int, distractors=None) -> SingleSource:
+    """The world's task for a split ``kind`` (a :data:`KNOBS` key, or ``"stress-train"`` / ``"stress-test"``
+    with ``distractors`` per scene) of ``n`` scenes, seeded by :data:`DATA_SEEDS`."""
     if kind in KNOBS:
         return SingleSource(n, seed=DATA_SEEDS[kind], **KNOBS[kind])
     if kind in ("stress-train", "stress-test"):
@@ -168,7 +170,7 @@ def world_split(kind: str, n: int, cfg: dict, encoders=None, distractors=None, t
     ``kind``: ``train``, ``flickr``, ``vggss``, ``stress-train`` or ``stress-test`` (the last two
     with exactly ``distractors`` silent objects per image).
     """
-    task = _task(kind, n, distractors)
+    task = world_task(kind, n, distractors)
     test = kind in ("flickr", "vggss", "stress-test") if test is None else test
     backbone = cfg["backbone"]
     blob = {"kind": kind, "n": n, "task": repr(task.config), "seed": task.seed, "backbone": backbone,

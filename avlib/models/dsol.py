@@ -12,16 +12,19 @@ Stage one (Sec. 3.1, appendix 8.1–8.2), on single-source (solo) scenes:
   binarised at ``mask_threshold`` (0.05) with the official code's dilation (:func:`dilate4`).
 - :func:`build_dictionary` — Eq. 3: a K×C dictionary and pseudo-labels by k-means
   (scikit-learn) on L2-normalised features (official code).
-- :func:`train_stage_one` — the alternating optimisation of Eq. 1 and the pseudo-label
-  classification (appendix 8.2).
+- :func:`avlib.models.dsol_train.train_stage_one` — the alternating optimisation of Eq. 1 and the
+  pseudo-label classification (appendix 8.2).
 
 Stage two (Sec. 3.2), on cocktail-party scenes (mosaics and duets):
 
 - :meth:`DSOLNet.class_maps` — Eq. 4 m^k = d^k · f(v) and Eq. 5 s^k = m^k ∘ l, which
   suppresses silent objects (``prod=False`` skips it, Table 7).
-- :func:`stage_two_loss` — Eq. 6 p_v = softmax(GAP(s^k)), L_c against p_a from the stage-one
-  audio classifier (frozen), Eq. 8 L_2 = L_c + λ·L_1 (λ = 0.5).
-- :func:`predict_class_maps` — test-time maps, ``softmax(3·s)`` over the classes (official test code).
+- :func:`avlib.models.dsol_train.stage_two_loss` — Eq. 6 p_v = softmax(GAP(s^k)), L_c against p_a
+  from the stage-one audio classifier (frozen), Eq. 8 L_2 = L_c + λ·L_1 (λ = 0.5).
+- :func:`avlib.models.dsol_train.predict_class_maps` — test-time maps, ``softmax(3·s)`` over the
+  classes (official test code).
+
+Training and the baselines live in :mod:`avlib.models.dsol_train` and :mod:`avlib.models.dsol_baselines`.
 
 Where the official code (DTaoo/Discriminative-Sounding-Objects-Localization, ``music-exp``)
 and the paper differ, :class:`DSOLConfig` names both; the default is the official code (what
@@ -354,16 +357,3 @@ def order_changed(old_labels, new_labels, k: int) -> bool:
     np.add.at(cont, (np.asarray(new_labels), np.asarray(old_labels)), 1)
     rows, cols = linear_sum_assignment(-cont)
     return not np.array_equal(cols[np.argsort(rows)], np.arange(k))
-
-
-_MOVED = {"dsol_train": ("infer", "train_stage_one", "lc_loss", "stage_two_loss", "train_stage_two",
-                         "predict_class_maps", "cluster_maps_to_classes"),
-          "dsol_baselines": ("BaselineNet", "LVSBaseline")}
-
-
-def __getattr__(name):  # training and baselines live in avlib.models.dsol_train / dsol_baselines
-    from . import dsol_baselines, dsol_train  # imported lazily: they import this module
-    for mod in (dsol_train, dsol_baselines):
-        if name in _MOVED[mod.__name__.rsplit(".", 1)[1]]:
-            return getattr(mod, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
