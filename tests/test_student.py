@@ -2,7 +2,6 @@
 exactly, and the world chapter's student copy still runs end to end at smoke scale."""
 import ast
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -103,7 +102,7 @@ def test_no_chapter_cell_needs_a_name_from_a_solution(chapter):
             assert not needed, f"{chapter} code cell {k} uses {sorted(needed)}, defined only in a solution"
 
 
-def test_the_world_student_copy_runs_at_smoke(student_dir, tmp_path):
+def test_the_world_student_copy_runs_at_smoke(student_dir, tmp_path, monkeypatch):
     """In a copy of the layout (book/ and results/ side by side), so that the chapter's ``../results``
     lands in tmp_path; models and features come from (or go to) the usual cache, data/cache."""
     import papermill
@@ -113,16 +112,9 @@ def test_the_world_student_copy_runs_at_smoke(student_dir, tmp_path):
     (tmp_path / "results").mkdir()
     committed = ROOT / "results" / "world-smoke.json"
     before = committed.stat().st_mtime_ns if committed.exists() else None
-    old = os.environ.get("AVLIB_SCALE")
-    os.environ["AVLIB_SCALE"] = "smoke"
-    try:
-        papermill.execute_notebook(str(book / "world.ipynb"), str(tmp_path / "executed.ipynb"), cwd=str(book),
-                                   kernel_name="python3", progress_bar=False)
-    finally:
-        if old is None:
-            os.environ.pop("AVLIB_SCALE")
-        else:
-            os.environ["AVLIB_SCALE"] = old
+    monkeypatch.setenv("AVLIB_SCALE", "smoke")
+    papermill.execute_notebook(str(book / "world.ipynb"), str(tmp_path / "executed.ipynb"), cwd=str(book),
+                               kernel_name="python3", progress_bar=False)
     executed = json.loads((tmp_path / "executed.ipynb").read_text())
     assert not any(o["output_type"] == "error" for c in executed["cells"] for o in c.get("outputs", []))
     assert (tmp_path / "results" / "world-smoke.json").exists()
