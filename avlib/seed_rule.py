@@ -12,7 +12,9 @@ significant":
    ``cap`` (the cost a row may take; a capped claim says so) and never goes below the pilot's size.
    The pilot's mean and its verdict are not looked at.
 3. **Confirm**: the verdict is computed once, on a **fresh** set of that many seeds, disjoint from
-   the pilot's (e.g. 100, 101, …).
+   the pilot's (:func:`confirmatory_seeds`). A chapter whose claims share their rows runs the
+   largest planned set (:func:`plan`) and judges every claim on it: the size is still fixed
+   before any confirmatory number exists.
 
 Because the confirmatory seeds are independent of the pilot that sized them, the rate of decided
 verdicts (reproduced + contradicted) under a true null is the interval's 5 %; :func:`null_rate`
@@ -25,6 +27,7 @@ small spread, up to about 7 %).
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from scipy import optimize, stats
 
 from .readings import power, seeds_for_power
@@ -50,6 +53,57 @@ def planned_seeds(pilot_diffs, paper: float | None, n_pilot: int = N_PILOT, cap:
     why = (f"{needed} seeds detect the paper's effect with 80 % power" if needed <= cap else
            f"capped at {cap}: {needed} seeds would be needed for 80 % power on the paper's effect")
     return {"n": n, "needed": needed, "capped": needed > cap, "why": why}
+
+
+def effect_to_size(claim) -> float | None:
+    """The effect a claim's confirmatory set is sized to detect: the paper's difference for a directed
+    claim; for an equivalence claim (``"≈"`` within ``margin``), the room between the paper's
+    difference and the margin (``margin − |paper|``, or the margin itself without a paper value)."""
+    if claim.direction == "≈":
+        room = claim.margin - abs(claim.paper or 0.0)
+        return room if room > 0 else None
+    return claim.paper
+
+
+def plan(pilot_claims, n_pilot: int, cap: int = CAP) -> pd.DataFrame:
+    """The seed plan of a chapter's claims, from their pilot measurements: one row per claim with the
+    pilot's paired SD, the effect sized for (:func:`effect_to_size`), the seeds needed and planned.
+
+    A claim that is not testable, or whose pilot has a single seed (no spread: smoke scale), keeps
+    the pilot's size. ``plan(...).n.max()`` is the chapter's confirmatory set.
+    """
+    rows = []
+    for c in pilot_claims:
+        d = None if c.diffs is None else np.asarray(c.diffs, dtype=float)
+        if d is None or d.size < 2:
+            why = "not testable" if d is None else "a one-seed pilot has no spread to size with"
+            rows.append({"claim": c.claim, "pilot SD": np.nan, "sized for": np.nan, "needed": None,
+                         "n": n_pilot, "capped": False, "why": why})
+            continue
+        effect = effect_to_size(c)
+        p = planned_seeds(d, effect, n_pilot=n_pilot, cap=cap)
+        why = p["why"].replace("detect the paper's effect", "keep the interval inside the margin") \
+            if c.direction == "≈" and effect is not None else p["why"]
+        rows.append({"claim": c.claim, "pilot SD": float(d.std(ddof=1)), "sized for": effect,
+                     "needed": p["needed"], "n": p["n"], "capped": p["capped"], "why": why})
+    table = pd.DataFrame(rows).set_index("claim")
+    table["needed"] = table["needed"].astype("Int64")   # whole seeds; <NA> where nothing was sized
+    return table
+
+
+def plan_records(table: pd.DataFrame) -> list[dict]:
+    """A :func:`plan` as JSON-able records (missing values as ``None``, not NaN)."""
+    return [{k: (None if pd.isna(v) else v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+            for row in table.reset_index().to_dict("records")]
+
+
+def confirmatory_seeds(pilot_seeds, n: int) -> list[int]:
+    """``n`` fresh seeds for a pilot: from ``100 × (max(pilot) + 1)`` on. Disjoint from the pilot,
+    and two disjoint pilots (whose largest seeds differ) get disjoint sets for any ``n ≤ 100``."""
+    if not 1 <= n <= 100:
+        raise ValueError(f"a confirmatory set has 1 to 100 seeds, got {n}")
+    start = 100 * (max(int(s) for s in pilot_seeds) + 1)
+    return list(range(start, start + n))
 
 
 def _thresholds(n_pilot: int, cap: int) -> np.ndarray:

@@ -181,3 +181,25 @@ def test_paper_backbone_runs_end_to_end(tmp_path, monkeypatch):
     df = X.run_grid([{"method": "lvs", "train": "train", "seed": 0, "tests": ["flickr"]}],
                     {"train": train, "flickr": test}, cfg, torch.device("cpu"))
     assert len(df) == 1 and 0 <= df.ciou[0] <= 1 and 0 <= df.auc[0] <= 1
+
+
+def test_learning_curve_is_recorded_without_changing_training(tmp_path, monkeypatch):
+    """train_one with a validation split records cIoU every val_every steps and at the last, and trains
+    exactly the model it trains without one (the curve draws no random numbers)."""
+    from avlib.experiments import lvs as X
+    import avlib.train as T
+    monkeypatch.setattr(T, "DEFAULT_CACHE", tmp_path)
+    cfg = X.settings("smoke")
+    cfg.update(backbone="resnet18", width=4, dim=None, steps=5, val_every=4, batch_size=8)   # no encoders needed
+    train = X.world_split("train", 16, cfg, cache_dir=tmp_path)
+    val = X.world_split("val", 8, cfg, cache_dir=tmp_path)
+    assert "gt" in val and val["key"] != train["key"]
+    with_curve, res = X.train_one("lvs", train, 0, cfg, torch.device("cpu"), val=val)
+    plain, res0 = X.train_one("lvs", train, 0, cfg, torch.device("cpu"))
+    assert [s for s, _ in res["val_ciou"]] == [4, 6] and res0["val_ciou"] == []   # 3 epochs of 2 steps
+    assert all(0.0 <= c <= 1.0 for _, c in res["val_ciou"])
+    for k, v in plain.state_dict().items():
+        assert torch.equal(v, with_curve.state_dict()[k]), k
+    df = X.run_grid([{"method": "lvs", "train": "train", "seed": 0, "tests": ["val"]}], {"train": train, "val": val},
+                    cfg, torch.device("cpu"), val=val)
+    assert df.val_ciou[0] == res["val_ciou"]                 # loaded from the cache with its curve

@@ -63,7 +63,7 @@ KNOBS = {
     "vggss": dict(distractors=(1, 3), scale=(0.4, 0.65), annotators=1),
 }
 STRESS_SCALE = (0.45, 0.7)
-DATA_SEEDS = {"train": 101, "flickr": 202, "vggss": 303, "stress-train": 404, "stress-test": 505}
+DATA_SEEDS = {"train": 101, "flickr": 202, "vggss": 303, "stress-train": 404, "stress-test": 505, "val": 606}
 
 
 def settings(scale: str, seeds=None) -> dict:
@@ -75,7 +75,12 @@ def settings(scale: str, seeds=None) -> dict:
         "n_large": pick(scale, smoke=96, book=2880, paper=144_000),     # "144k": the paper's 1 : 14.4
         "n_flickr": pick(scale, smoke=32, book=250, paper=250),
         "n_vggss": pick(scale, smoke=32, book=500, paper=5_000),
-        "steps": pick(scale, smoke=3, book=100, paper=20_000),
+        # book: where the large set's validation curve has flattened (about 240 steps; 100 stopped it
+        # on the rise, +0.05 cIoU in its second half); the small set's curve peaks in its first ~30
+        "steps": pick(scale, smoke=3, book=300, paper=20_000),
+        # the learning curves: cIoU on a world validation split (training distribution) every val_every steps
+        "n_val": pick(scale, smoke=16, book=200, paper=1_000),
+        "val_every": pick(scale, smoke=1, book=15, paper=1_000),
         "batch_size": pick(scale, smoke=16, book=64, paper=128),
         "lr": pick(scale, smoke=1e-3, book=1e-3, paper=1e-4),
         "dim": pick(scale, smoke=32, book=64, paper=512), "width": 64, "layer3_stride": 1,
@@ -97,10 +102,12 @@ def world_task(kind: str, n: int, distractors=None) -> SingleSource:
     with ``distractors`` per scene) of ``n`` scenes, seeded by :data:`DATA_SEEDS`."""
     if kind in KNOBS:
         return SingleSource(n, seed=DATA_SEEDS[kind], **KNOBS[kind])
+    if kind == "val":   # the training distribution on other scenes, with truth: the learning curves
+        return SingleSource(n, seed=DATA_SEEDS[kind], **KNOBS["train"])
     if kind in ("stress-train", "stress-test"):
         return SingleSource(n, seed=DATA_SEEDS[kind], distractors=(distractors, distractors), scale=STRESS_SCALE,
                             annotators=1)
-    raise ValueError(f"unknown split kind {kind!r}; valid: {sorted(KNOBS) + ['stress-train', 'stress-test']}")
+    raise ValueError(f"unknown split kind {kind!r}; valid: {sorted(KNOBS) + ['stress-train', 'stress-test', 'val']}")
 
 
 def _key(blob: dict) -> str:
@@ -168,10 +175,11 @@ def world_split(kind: str, n: int, cfg: dict, encoders=None, distractors=None, t
     """A world split with model inputs (and truth for test splits), cached on disk.
 
     ``kind``: ``train``, ``flickr``, ``vggss``, ``stress-train`` or ``stress-test`` (the last two
-    with exactly ``distractors`` silent objects per image).
+    with exactly ``distractors`` silent objects per image), or ``val`` (the training distribution on
+    other scenes, with truth: the learning curves).
     """
     task = world_task(kind, n, distractors)
-    test = kind in ("flickr", "vggss", "stress-test") if test is None else test
+    test = kind in ("flickr", "vggss", "stress-test", "val") if test is None else test
     backbone = cfg["backbone"]
     blob = {"kind": kind, "n": n, "task": repr(task.config), "seed": task.seed, "backbone": backbone,
             "enc": getattr(encoders, "key", None), "test": test, "v": 1}
@@ -271,8 +279,12 @@ def build_model(cfg: dict, split: dict):
     return resnet_lvs(cfg["width"], cfg["layer3_stride"])
 
 
-def train_one(method: str, split: dict, seed: int, cfg: dict, device, overrides: dict | None = None):
-    """Train-or-load one LVS model; returns ``(model, results)`` (results: loss per epoch, epochs)."""
+def train_one(method: str, split: dict, seed: int, cfg: dict, device, overrides: dict | None = None,
+              val: dict | None = None):
+    """Train-or-load one LVS model; returns ``(model, results)`` (results: loss per epoch, epochs, and
+    with a ``val`` split its learning curve ``val_ciou``: ``[step, cIoU]`` every ``cfg["val_every"]``
+    steps and at the last, measured without gradients and without drawing random numbers, so the
+    training is the same with and without it; the split's key is part of the cache key)."""
     overrides = dict(overrides or {})
     loss_cfg = method_config(method, **overrides)
     bs = min(cfg["batch_size"], split["n"])
@@ -281,7 +293,19 @@ def train_one(method: str, split: dict, seed: int, cfg: dict, device, overrides:
     key_cfg = {"method": method, "loss": asdict(loss_cfg), "split": split["key"], "n": split["n"], "bs": bs,
                "epochs": epochs, "lr": cfg["lr"], "backbone": cfg["backbone"], "dim": cfg["dim"],
                "width": cfg["width"], "layer3_stride": cfg["layer3_stride"], "seed": seed}
+    if val is not None:
+        key_cfg.update(val=val["key"], val_every=cfg["val_every"])
     V, A = split["visual"], split["audio"]
+    curve, trained = [], {}
+
+    def record(step: int) -> None:
+        if val is None or (step % cfg["val_every"] and step != epochs * per_epoch):
+            return
+        m = trained["model"]
+        m.eval()
+        with torch.no_grad():
+            curve.append([step, float(evaluate_maps(predict(m, val, cfg), val["gt"].numpy(), rule="median")["ciou"])])
+        m.train()
 
     def batches(epoch):
         g = torch.Generator().manual_seed(seed * 100_003 + epoch)
@@ -289,13 +313,15 @@ def train_one(method: str, split: dict, seed: int, cfg: dict, device, overrides:
         for k in range(per_epoch):                      # drop the last incomplete batch
             idx = order[k * bs:(k + 1) * bs]
             yield V[idx], A[idx]
+            record(epoch * per_epoch + k + 1)           # resumed after fit's step on this batch
 
     def loss_fn(model, batch):
         return lvs_loss(*model(*_prep(batch, cfg["backbone"])), loss_cfg)
 
     def train(model):
+        trained["model"] = model
         hist = fit(model, batches, loss_fn, epochs=epochs, lr=cfg["lr"], device=device, progress=False)
-        return {"loss": hist.loss, "epochs": epochs, "steps": epochs * per_epoch}
+        return {"loss": hist.loss, "epochs": epochs, "steps": epochs * per_epoch, "val_ciou": curve}
 
     model, results, _ = train_or_load(f"lvs-{method}", key_cfg, lambda: build_model(cfg, split), train,
                                       modules=MODULES, seed=seed, verbose=False)
@@ -341,8 +367,9 @@ def evaluate(model, split: dict, cfg: dict) -> dict:
     return res
 
 
-def run_grid(rows: list[dict], splits: dict, cfg: dict, device, keep_models: bool = False):
-    """Train-or-load every row and evaluate it on its test splits.
+def run_grid(rows: list[dict], splits: dict, cfg: dict, device, keep_models: bool = False, val: dict | None = None):
+    """Train-or-load every row and evaluate it on its test splits (with ``val``, each model records
+    its learning curve on it: :func:`train_one`, column ``val_ciou``).
 
     Each row: ``{"method", "train" (a key of splits), "seed", "tests" (keys), "overrides" (dict),
     **labels}``. Returns a DataFrame (one line per row × test) and, with ``keep_models``, a
@@ -351,14 +378,15 @@ def run_grid(rows: list[dict], splits: dict, cfg: dict, device, keep_models: boo
     records, models = [], {}
     for row in rows:
         overrides = row.get("overrides", {})
-        model, res = train_one(row["method"], splits[row["train"]], row["seed"], cfg, device, overrides)
+        model, res = train_one(row["method"], splits[row["train"]], row["seed"], cfg, device, overrides, val)
         if keep_models:
             models[(row["method"], row["train"], row["seed"], json.dumps(overrides, sort_keys=True))] = model
         for test in row["tests"]:
             ev = evaluate(model, splits[test], cfg)
             rec = {k: v for k, v in row.items() if k not in ("tests", "overrides")}
             rec.update(overrides=json.dumps(overrides, sort_keys=True), test=test, ciou=ev["ciou"], auc=ev["auc"],
-                       fp_peak=ev["fp_peak"], silent_in_pred=ev["silent_in_pred"], final_loss=res["loss"][-1])
+                       fp_peak=ev["fp_peak"], silent_in_pred=ev["silent_in_pred"], final_loss=res["loss"][-1],
+                       **({"val_ciou": res["val_ciou"]} if val is not None else {}))
             records.append(rec)
     df = pd.DataFrame(records)
     return (df, models) if keep_models else df

@@ -31,7 +31,8 @@ from ..models.mil import MILNet, class_balanced_batches
 from ..proposals import audio_window_times, audio_windows, edge_box_proposals, box_iou_matrix, window_truth
 from ..repro import data_identity, pick
 from ..sources import dependencies, source_hash
-from ..train import DEFAULT_CACHE, atomic_save, fit, train_or_load
+from ..stacked import fit_stacked, train_or_load_stacked
+from ..train import DEFAULT_CACHE, atomic_save
 
 #: the avlib files this runner imports, transitively: the cache key of its models and features
 MODULES = dependencies(__name__)
@@ -216,32 +217,43 @@ def _val_f1(model, feats):
     return micro_prf(apply_thresholds(s, tune_thresholds(s, feats["labels"])), feats["labels"])["f1"]
 
 
-def train_system(system: str, feats: dict, cfg: dict, seed: int, cache_dir=None, progress: bool = False,
-                 device="cpu"):
-    """Train-or-load one Table 1 system with one seed; returns ``(model, history)``."""
+def train_seeds(system: str, feats: dict, cfg: dict, seeds, cache_dir=None, progress: bool = False,
+                device="cpu") -> dict:
+    """Train-or-load one Table 1 system for several seeds: ``{seed: (model, history)}``.
+
+    The seeds not in the cache train together (:func:`avlib.stacked.fit_stacked`): each seed keeps
+    its own initial weights, class-balanced batches (seed ``1000 seed + epoch``), dropout masks and
+    best validation epoch, as if it trained alone.
+    """
     tr, va = feats["train"], feats["val"]
     C, dv = tr["labels"].shape[1], tr["visual"].shape[-1]
     per_epoch = max(1, len(tr["labels"]) // cfg["batch_size"])
     epochs = max(1, round(cfg["iterations"] / per_epoch))
     step = 1000 * len(tr["labels"]) / 51172          # CVSSP's 1000-clip step, scaled to this training set
     y = torch.from_numpy(tr["labels"])
+    template = build_model(system, cfg, C, dv)
 
-    def batches(epoch):
+    def batches(seed, epoch):
         for idx in class_balanced_batches(tr["labels"], cfg["batch_size"], per_epoch, seed * 1000 + epoch, step):
             yield tr["visual"][idx], tr["audio"][idx], y[idx]
 
-    def train(model):
-        hist = fit(model, batches, lambda m, b: m.loss(m(b[0], b[1]), b[2]), epochs=epochs, lr=cfg["lr"],
-                   val_fn=lambda m: _val_f1(m, va), device=device, progress=progress, desc=system)
-        return {"loss": hist.loss, "val_f1": hist.val, "best_epoch": hist.best_epoch, "epochs": epochs}
+    def train(models, todo):
+        hists = fit_stacked(models, todo, batches, lambda f, b: template.loss(f(b[0], b[1]), b[2]), epochs=epochs,
+                            lr=cfg["lr"], val_fn=lambda m: _val_f1(m, va), device=device, progress=progress,
+                            desc=system)
+        return [{"loss": h.loss, "val_f1": h.val, "best_epoch": h.best_epoch, "epochs": epochs} for h in hists]
 
     config = {k: cfg[k] for k in ("visual_hidden", "audio_hidden", "dropout", "lse_r", "batch_size", "iterations", "lr")}
-    config.update(system=system, seed=seed, train=tr["key"], val=va["key"])
-    model, hist, _ = train_or_load(f"mil-{system.replace(' ', '_')}", config,
-                                   lambda: build_model(system, cfg, C, dv), train, cache_dir=cache_dir,
-                                   modules=MODULES, seed=seed,
-                                   verbose=False)
-    return model, hist
+    config.update(system=system, train=tr["key"], val=va["key"])
+    out = train_or_load_stacked(f"mil-{system.replace(' ', '_')}", {s: {**config, "seed": s} for s in seeds},
+                                lambda: build_model(system, cfg, C, dv), train, cache_dir=cache_dir, modules=MODULES)
+    return {s: (model, hist) for s, (model, hist, _) in out.items()}
+
+
+def train_system(system: str, feats: dict, cfg: dict, seed: int, cache_dir=None, progress: bool = False,
+                 device="cpu"):
+    """Train-or-load one Table 1 system with one seed; returns ``(model, history)``."""
+    return train_seeds(system, feats, cfg, [seed], cache_dir, progress, device)[seed]
 
 
 def localization(pred: dict, feats: dict, m_img: int) -> dict:
@@ -346,8 +358,7 @@ def run_grid(feats: dict, cfg: dict, systems=None, seeds=None, cache_dir=None, k
     world = "audio_on" in feats["test"]
     results, kept = {}, {}
     for system in tqdm(systems, desc="systems", leave=False):
-        for seed in seeds:
-            model, hist = train_system(system, feats, cfg, seed, cache_dir, device=device)
+        for seed, (model, hist) in train_seeds(system, feats, cfg, seeds, cache_dir, device=device).items():
             pv = predict(model, feats["val"])
             pt = predict(model, feats["test"], keep_proposals=world)
             r = evaluate_tagging(pv["score"], feats["val"]["labels"], pt["score"], feats["test"]["labels"])

@@ -26,6 +26,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..stacked import KeyedDropout
+
 STREAMS = ("two_stream", "one_stream", "wsddn")
 MODALITIES = ("av", "audio", "visual")
 
@@ -88,8 +90,8 @@ class MILNet(nn.Module):
         self.modality, self.stream = modality, stream
         self.l2_normalise = l2_normalise and stream != "wsddn"
         if modality in ("av", "visual"):
-            self.visual_fc = nn.Sequential(nn.Linear(visual_dim, visual_hidden), nn.ReLU(), nn.Dropout(dropout),
-                                           nn.Linear(visual_hidden, visual_hidden), nn.ReLU(), nn.Dropout(dropout))
+            self.visual_fc = nn.Sequential(nn.Linear(visual_dim, visual_hidden), nn.ReLU(), KeyedDropout(dropout),
+                                           nn.Linear(visual_hidden, visual_hidden), nn.ReLU(), KeyedDropout(dropout))
             self.visual_scorer = ProposalScorer(visual_hidden, num_classes, stream, lse_r)
         if modality in ("av", "audio"):
             self.audio_fc = nn.Sequential(nn.Linear(audio_dim, audio_hidden), nn.ReLU())
