@@ -28,6 +28,7 @@ from ..repro import resolve_device
 from ..scorecard import mean_std
 from ..sources import dependencies
 from ..train import batches, train_or_load
+from ..workers import default_workers, run_jobs
 from .dsol_data import (AUDIOSET_LAYOUT, DATA_LAYOUT, SILENT_COUNTS, data_layout, dataset_name,  # noqa: F401
                         data_key, is_audioset, load_data, settings, skip_table, visual_input, world_tasks)
 
@@ -246,13 +247,31 @@ def run_baseline(data: dict, scale: str, kind: str, seed: int = 0, splits=("mosa
 
 # ---- tables -----------------------------------------------------------------------------------
 
-def run_rows(rows: dict, seeds, fn, device=None) -> pd.DataFrame:
+def run_rows(rows: dict, seeds, fn, device=None, workers: int | None = None) -> pd.DataFrame:
     """Run ``fn(seed=..., **row_kwargs)`` (and ``device=device`` when given) for every row and seed;
-    a long DataFrame of metrics."""
+    a long DataFrame of its scalar metrics.
+
+    The (row, seed) runs are independent: they go to ``workers`` processes (default: one per CPU
+    core on the CPU, one on CUDA; :mod:`avlib.workers`), with the numbers of a sequential run.
+    :data:`CACHE_STATS` counts the models the workers trained and loaded.
+    """
     extra = {} if device is None else {"device": device}
-    records = [{"row": name, **{k: v for k, v in fn(seed=seed, **kw, **extra).items() if np.isscalar(v)}}
-               for name, kw in rows.items() for seed in seeds]
-    return pd.DataFrame(records)
+    workers = default_workers(device or "cpu") if workers is None else workers
+    jobs = [(name, kw, seed) for name, kw in rows.items() for seed in seeds]
+
+    def one(job):
+        name, kw, seed = job
+        before = dict(CACHE_STATS)
+        out = fn(seed=seed, **kw, **extra)
+        return ({"row": name, **{k: v for k, v in out.items() if np.isscalar(v)}},
+                {k: CACHE_STATS[k] - before[k] for k in CACHE_STATS})
+
+    done = run_jobs(one, jobs, workers=workers, progress=False)
+    if workers > 1:   # the workers counted in their own copies of CACHE_STATS
+        for _, counts in done:
+            for k, v in counts.items():
+                CACHE_STATS[k] += v
+    return pd.DataFrame([record for record, _ in done])
 
 
 def summarise(df: pd.DataFrame, metrics, percent=True, order=None) -> pd.DataFrame:

@@ -33,6 +33,7 @@ from ..repro import data_identity, pick
 from ..sources import dependencies, source_hash
 from ..stacked import fit_stacked, train_or_load_stacked
 from ..train import DEFAULT_CACHE, atomic_save
+from ..workers import default_workers, run_jobs
 
 #: the avlib files this runner imports, transitively: the cache key of its models and features
 MODULES = dependencies(__name__)
@@ -351,13 +352,19 @@ def localization_figure(sample: dict, pred: dict, n: int, c: int, classes, m_img
 
 
 def run_grid(feats: dict, cfg: dict, systems=None, seeds=None, cache_dir=None, keep=("AV two-stream", 0),
-             device="cpu") -> dict:
-    """Every system × seed: test micro P/R/F1, per-class F1, localization; proposal scores of ``keep``."""
+             device="cpu", workers: int | None = None) -> dict:
+    """Every system × seed: test micro P/R/F1, per-class F1, localization; proposal scores of ``keep``.
+
+    The systems train in ``workers`` processes (default: one per CPU core on the CPU, one on CUDA;
+    :mod:`avlib.workers`), each system's seeds together (:func:`train_seeds`), with the numbers of a
+    sequential run.
+    """
     systems = list(systems or SYSTEMS)
     seeds = list(seeds if seeds is not None else cfg["seeds"])
     world = "audio_on" in feats["test"]
-    results, kept = {}, {}
-    for system in tqdm(systems, desc="systems", leave=False):
+
+    def one(system):
+        out, kept = {}, None
         for seed, (model, hist) in train_seeds(system, feats, cfg, seeds, cache_dir, device=device).items():
             pv = predict(model, feats["val"])
             pt = predict(model, feats["test"], keep_proposals=world)
@@ -368,5 +375,11 @@ def run_grid(feats: dict, cfg: dict, systems=None, seeds=None, cache_dir=None, k
                 r.update(recall_by_sync(apply_thresholds(pt["score"], r["thresholds"]), feats["test"]))
             if (system, seed) == tuple(keep):
                 kept = {**pt, "thresholds": np.array(r["thresholds"]), "boxes": feats["test"]["boxes"]}
-            results.setdefault(system, {})[seed] = r
+            out[seed] = r
+        return out, kept
+
+    workers = default_workers(device) if workers is None else workers
+    done = run_jobs(one, systems, workers=workers, desc="systems")
+    results = {system: out for system, (out, _) in zip(systems, done)}
+    kept = next((k for _, k in done if k is not None), {})
     return {"results": results, "kept": kept}

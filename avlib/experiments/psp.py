@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -24,6 +25,7 @@ from ..models.psp import AVELocalizer, PSPConfig
 from ..repro import pick, resolve_device
 from ..sources import dependencies
 from ..train import batches, fit, train_or_load
+from ..workers import default_workers, run_jobs
 
 #: the avlib files this runner imports, transitively: the cache key of its models
 MODULES = dependencies(__name__)
@@ -55,6 +57,9 @@ PAPER = {  # the paper's reported accuracies on real AVE (%), for side-by-side t
 }
 
 
+BOOK_EPOCHS, BOOK_DECAY_EVERY = 32, 4   # book schedule: lr × 0.8 every 4 epochs, 32 epochs
+
+
 def settings(scale: str) -> dict:
     """Sizes per scale. ``paper``: the official code's 300 epochs, batch 128, lr 1e-3 ×0.8 every 60.
 
@@ -66,11 +71,12 @@ def settings(scale: str) -> dict:
         # real AVE: videos read per official split (None = all); the denominators of paper scale are the official ones
         "real_videos": pick(scale, smoke={"train": 48, "val": 16, "test": 16},
                             book={"train": 1200, "val": 150, "test": 150}, paper=None),
-        "epochs": pick(scale, smoke=2, book=8, paper=300),
+        # book: long enough that the validation curves flatten (avlib.train.flattened; 8 epochs stopped them on the rise)
+        "epochs": pick(scale, smoke=2, book=BOOK_EPOCHS, paper=300),
         "batch_size": pick(scale, smoke=16, book=32, paper=128),
         "lr": pick(scale, smoke=3e-3, book=3e-3, paper=1e-3),
-        "decay_every": pick(scale, smoke=1, book=4, paper=60),
-        "decay_until": pick(scale, smoke=2, book=8, paper=170),
+        "decay_every": pick(scale, smoke=1, book=BOOK_DECAY_EVERY, paper=60),
+        "decay_until": pick(scale, smoke=2, book=BOOK_EPOCHS, paper=170),
         "lam": 100.0,
         "model": pick(scale, smoke=dict(d_in=32, d_model=32, att_hidden=16, cls_hidden=32),
                       book=dict(d_in=64, d_model=64, att_hidden=16, cls_hidden=64),
@@ -80,7 +86,10 @@ def settings(scale: str) -> dict:
         "async_n": pick(scale, smoke=40, book=300, paper=4143),
         "async_levels": pick(scale, smoke=(0, 3), book=(0, 2, 4), paper=(0, 1, 2, 3, 4, 5)),
         # the sweep's worlds are smaller: more epochs give them the main runs' number of optimizer steps
-        "async_epochs": pick(scale, smoke=2, book=32, paper=300),
+        "async_epochs": pick(scale, smoke=2, book=5 * BOOK_EPOCHS, paper=300),
+        # the world calibration (avlib.experiments.psp_calibration): bisection steps and the baselines' seeds
+        "calibration": {"steps": pick(scale, smoke=1, book=4, paper=4),
+                        "seeds": pick(scale, smoke=(0,), book=(0, 1), paper=(0, 1))},
     }
 
 
@@ -128,18 +137,20 @@ class Data:
         return self._resident[key]
 
 
-def _world_features(n, scale, device, task_kw, progress):
+def _world_features(n, scale, device, task_kw, progress, world_seed=0):
     from ..features import events_features, pretrained_encoders
     from ..world import Events
     enc = pretrained_encoders(scale, device)
-    task = Events(n, seed=0, **task_kw)
+    task = Events(n, seed=world_seed, **task_kw)
     feats = events_features(task, enc, desc=None if progress else False)
-    return feats, f"events-{n}-{task.config!r}-{enc.key}", task
+    seed_tag = f"-seed{world_seed}" if world_seed else ""   # seed 0 keeps the key it always had
+    return feats, f"events-{n}{seed_tag}-{task.config!r}-{enc.key}", task
 
 
 def load_data(scale: str, device="auto", data_root=None, n: int | None = None, progress: bool = True,
-              standardize: bool = True, **task_kw) -> Data:
-    """World ``events`` features (``data_root=None``; ``task_kw`` are Events knobs) or real AVE.
+              standardize: bool = True, world_seed: int = 0, **task_kw) -> Data:
+    """World ``events`` features (``data_root=None``; ``task_kw`` are Events knobs, ``world_seed``
+    the world's seed: 0 for the chapter, other seeds for the calibration's worlds) or real AVE.
 
     Real AVE: the official splits, subsampled per split to ``settings(scale)["real_videos"]``
     (only those videos are read); ``raw["skipped"]`` says what the loader left out. The cache
@@ -159,7 +170,7 @@ def load_data(scale: str, device="auto", data_root=None, n: int | None = None, p
         weak = torch.as_tensor(raw["weak_labels"])
     else:
         n = n or settings(scale)["n"]
-        raw, key, task = _world_features(n, scale, resolve_device(device), task_kw, progress)
+        raw, key, task = _world_features(n, scale, resolve_device(device), task_kw, progress, world_seed)
         raw["event"] = raw["segment_labels"] != len(raw["classes"])
         tr, va, te = ave_split(len(raw["segment_labels"]))
         splits = {k: torch.arange(len(raw["segment_labels"]))[s] for k, s in zip(("train", "val", "test"), (tr, va, te))}
@@ -245,6 +256,16 @@ def model_config(data: Data, hp: dict, variant: str, setting: str, **overrides) 
                      weak=setting == "weak", **hp["model"], **{**VARIANTS[variant], **overrides})
 
 
+def cache_config(data: Data, hp: dict, variant: str = "PSP", setting: str = "full", seed: int = 0,
+               lam: float | None = None, **overrides) -> tuple[PSPConfig, float, dict]:
+    """``(model config, λ, cache config)`` of one :func:`run`: two calls with equal cache configs
+    train the same model (e.g. Table 3's τ = 0.095 row is Table 1's PSP)."""
+    lam = 0.0 if setting == "weak" else hp["lam"] if lam is None else lam
+    cfg = model_config(data, hp, variant, setting, **overrides)
+    return cfg, lam, {"data": data.key, "model": cfg.as_dict(), "lam": lam, "seed": seed,
+                      **{k: hp[k] for k in ("epochs", "batch_size", "lr", "decay_every", "decay_until")}}
+
+
 def run(data: Data, hp: dict, variant: str = "PSP", setting: str = "full", seed: int = 0, lam: float | None = None,
         device="auto", progress: bool = False, **overrides):
     """Train-or-load one model; returns ``(model, result)`` with val/test segment accuracy.
@@ -253,13 +274,8 @@ def run(data: Data, hp: dict, variant: str = "PSP", setting: str = "full", seed:
     ``overrides``: :class:`PSPConfig` fields (``tau=``, ``weighting=``, ...).
     """
     device = resolve_device(device)
-    lam = hp["lam"] if lam is None else lam
-    cfg = model_config(data, hp, variant, setting, **overrides)
-    if setting == "weak":
-        lam = 0.0
+    cfg, lam, config = cache_config(data, hp, variant, setting, seed, lam, **overrides)
     tr = data.splits["train"]
-    config = {"data": data.key, "model": cfg.as_dict(), "lam": lam, "seed": seed,
-              **{k: hp[k] for k in ("epochs", "batch_size", "lr", "decay_every", "decay_until")}}
 
     def loss_fn(m, b):
         v, a, y, e, w = b
@@ -292,25 +308,41 @@ def run(data: Data, hp: dict, variant: str = "PSP", setting: str = "full", seed:
     return model, {**res, "cached": hit}
 
 
-def grid(data: Data, hp: dict, rows: list[dict], seeds, device="auto", progress: bool = True) -> pd.DataFrame:
+RUN_KNOBS = ("variant", "setting", "lam", "tau", "weighting", "self_attention", "renormalize")
+
+
+def grid(data: Data, hp: dict, rows: list[dict], seeds, device="auto", progress: bool = True,
+         workers: int | None = None) -> pd.DataFrame:
     """Run every row (a dict of :func:`run` keyword arguments plus labels) for every seed.
 
     ``top class (%)``: the share of test segments given the model's most predicted class
     (100 = a model that predicts one class; see :func:`degenerate`).
 
-    ``device`` is resolved once; the features move to it once for the whole grid.
+    ``device`` is resolved once; the features move to it once for the whole grid. The distinct
+    models train in ``workers`` processes (default: one per CPU core on the CPU, one on CUDA;
+    :mod:`avlib.workers`), with the same numbers as one after the other; a job whose model another
+    row already trains loads it from the cache afterwards (``cached``), as it would in sequence.
     """
-    from tqdm.auto import tqdm
     device = resolve_device(device)
+    workers = default_workers(device) if workers is None else workers
+    jobs = [(row, seed, {k: v for k, v in row.items() if k in RUN_KNOBS}) for row in rows for seed in seeds]
+    keys = [json.dumps(cache_config(data, hp, seed=s, **kw)[2], sort_keys=True, default=str) for _, s, kw in jobs]
+    first = {k: i for i, k in reversed(list(enumerate(keys)))}
+    if workers > 1:
+        data.to(device)   # resident before the fork: the workers inherit it
+
+    def train_one(i):
+        _, seed, kw = jobs[i]
+        return run(data, hp, seed=seed, device=device, **kw)[1]
+
+    unique = sorted(first.values())
+    done = dict(zip(unique, run_jobs(train_one, unique, workers=workers, progress=progress, desc="runs")))
     records = []
-    jobs = [(r, s) for r in rows for s in seeds]
-    for row, seed in tqdm(jobs, desc="runs", disable=not progress, leave=False):
-        kw = {k: v for k, v in row.items() if k in ("variant", "setting", "lam", "tau", "weighting", "self_attention",
-                                                   "renormalize")}
-        _, res = run(data, hp, seed=seed, device=device, **kw)
+    for i, (row, seed, _) in enumerate(jobs):
+        res = done[first[keys[i]]]
         records.append({**row, "seed": seed, "val": 100 * res["val"], "test": 100 * res["test"],
                         "top class (%)": 100 * res["top_class"],
-                        "best_epoch": res["best_epoch"], "cached": res["cached"],
+                        "best_epoch": res["best_epoch"], "cached": res["cached"] or i != first[keys[i]],
                         "val_curve": [100 * v for v in res["val_curve"]]})
     return pd.DataFrame(records)
 
