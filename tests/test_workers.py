@@ -87,3 +87,7 @@ def test_dsol_run_rows_in_workers_keeps_records_and_cache_counts(monkeypatch):
         assert X.CACHE_STATS == {"trained": 4, "loaded": 2}
     pd.testing.assert_frame_equal(out[1], out[2])
     assert list(out[2].columns) == ["row", "seed", "score"] and list(out[2].row) == ["a"] * 3 + ["b"] * 3
+    # one job with two workers runs in this process: counted once, not twice
+    monkeypatch.setattr(X, "CACHE_STATS", {"trained": 5, "loaded": 1})
+    X.run_rows({"a": {}}, [1], fake_run, device="cpu", workers=2)
+    assert X.CACHE_STATS == {"trained": 6, "loaded": 1}

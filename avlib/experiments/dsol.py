@@ -266,11 +266,11 @@ def run_rows(rows: dict, seeds, fn, device=None, workers: int | None = None) -> 
         return ({"row": name, **{k: v for k, v in out.items() if np.isscalar(v)}},
                 {k: CACHE_STATS[k] - before[k] for k in CACHE_STATS})
 
+    start = dict(CACHE_STATS)
     done = run_jobs(one, jobs, workers=workers, progress=False)
-    if workers > 1:   # the workers counted in their own copies of CACHE_STATS
-        for _, counts in done:
-            for k, v in counts.items():
-                CACHE_STATS[k] += v
+    # forked workers count in their own copies, in-process jobs in this one: set, don't add
+    for k in CACHE_STATS:
+        CACHE_STATS[k] = start[k] + sum(counts[k] for _, counts in done)
     return pd.DataFrame([record for record, _ in done])
 
 

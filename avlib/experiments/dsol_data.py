@@ -75,16 +75,28 @@ def settings(scale: str) -> dict:
 
 # ---- data -----------------------------------------------------------------------------------
 
-def world_tasks(sc: dict) -> dict:
-    """The world's ``cocktail`` splits at a scale's sizes (:func:`settings`), each with its own seed."""
-    n, t = sc["n_mix_train"], sc["n_test"]
-    tasks = {"solo_train": Cocktail(sc["n_solo_train"], seed=100, kind="solo"),
-             "mosaic_train": Cocktail(n, seed=101, kind="mosaic"), "duet_train": Cocktail(n, seed=102, kind="duet"),
-             "solo_test": Cocktail(t, seed=200, kind="solo"), "solo_val": Cocktail(t, seed=203, kind="solo"), "mosaic_test": Cocktail(t, seed=201, kind="mosaic"),
-             "duet_test": Cocktail(t, seed=202, kind="duet")}
+def world_tasks(sc: dict, world: dict | None = None, seed_offset: int = 0) -> dict:
+    """The world's ``cocktail`` splits at a scale's sizes (:func:`settings`), each with its own seed
+    (plus ``seed_offset``: the calibration's worlds use 1000). ``world``: :class:`~avlib.world.Cocktail`
+    knobs for every split, e.g. the calibrated object ``scale`` (solo and duet scenes; a mosaic tile's
+    object keeps 0.6–0.85 of its tile)."""
+    n, t, w, o = sc["n_mix_train"], sc["n_test"], dict(world or {}), seed_offset
+    tasks = {"solo_train": Cocktail(sc["n_solo_train"], seed=100 + o, kind="solo", **w),
+             "mosaic_train": Cocktail(n, seed=101 + o, kind="mosaic", **w),
+             "duet_train": Cocktail(n, seed=102 + o, kind="duet", **w),
+             "solo_test": Cocktail(t, seed=200 + o, kind="solo", **w), "solo_val": Cocktail(t, seed=203 + o, kind="solo", **w),
+             "mosaic_test": Cocktail(t, seed=201 + o, kind="mosaic", **w), "duet_test": Cocktail(t, seed=202 + o, kind="duet", **w)}
     for k in SILENT_COUNTS:
-        tasks[f"silent{k}_test"] = Cocktail(sc["n_silent_test"], seed=300 + k, kind="mosaic", n_silent=k)
+        tasks[f"silent{k}_test"] = Cocktail(sc["n_silent_test"], seed=300 + k + o, kind="mosaic", n_silent=k, **w)
     return tasks
+
+
+def world_identity(world: dict | None) -> str:
+    """The data identity of a world with ``world`` knobs: ``"world"`` for the defaults (the keys of the
+    models cached before calibration existed stay as they were), else the knobs spelled out."""
+    if not world:
+        return "world"
+    return "world-" + ",".join(f"{k}={list(v) if isinstance(v, tuple) else v}" for k, v in sorted(world.items()))
 
 
 def _music_tasks(data_root, sc: dict) -> dict:
@@ -160,15 +172,38 @@ def data_key(data: dict) -> dict:
     return {} if ident == "world" else {"data_id": ident}
 
 
+def encode_split(task, encoders, solo: bool) -> dict:
+    """One split as model inputs: ``frames``, the frozen encoders' ``vfeat`` (N, C, 7, 7) and ``afeat``
+    (N, D), ``objects``, ``sounding``, ``silent``; for ``solo`` splits also ``labels`` and ``boxes``."""
+    samples = [task[i] for i in range(len(task))]
+    frames = np.stack([s["frame"] for s in samples])
+    audio = np.stack([s["audio"] for s in samples])
+    split = {"frames": frames,
+             "vfeat": torch.from_numpy(encode_frames(encoders.visual, frames)).permute(0, 3, 1, 2).contiguous(),
+             "afeat": torch.from_numpy(encode_audio(encoders.audio, audio)),
+             "objects": [s["objects"] for s in samples],
+             "sounding": [s["sounding_classes"] for s in samples],
+             "silent": [s["silent_classes"] for s in samples]}
+    if solo:
+        split["labels"] = np.array([s["sounding_classes"][0] for s in samples])
+        if all(s["objects"] for s in samples):   # real training frames have a label, no box
+            split["boxes"] = np.array([s["objects"][0]["box"] for s in samples])
+    return split
+
+
 _CACHE: dict = {}
-def load_data(scale: str, data_root=None, device="cpu") -> dict:
+def load_data(scale: str, data_root=None, device="cpu", world: dict | None = None) -> dict:
     """Every split as a dict: ``frames`` (uint8), ``vfeat`` (N, C, 7, 7), ``afeat`` (N, D),
     ``objects``, ``sounding``, ``silent``, ``labels`` (solo), ``boxes``. Cached per process.
 
     ``data_root``: None (the world), a MUSIC folder, or an AudioSet-instrument folder (recognised by its
     ``audioset_box.json``, :func:`data_layout`; no mosaic training split there, so ``mix_train`` is the
-    multi-source partition alone). ``data["skipped"]`` is :func:`skip_table`."""
-    identity = data_identity(data_root)
+    multi-source partition alone). ``data["skipped"]`` is :func:`skip_table`. ``world``: the world's
+    knobs (:func:`world_tasks`; the calibrated ones, :mod:`avlib.experiments.dsol_calibration`), part of
+    the data's identity and so of every model's cache key; ignored with a ``data_root``."""
+    if data_root is not None:
+        world = None
+    identity = data_identity(data_root) if data_root is not None else world_identity(world)
     if is_audioset(data_root):   # the folder fingerprint counts .pkl files by size: add the partitions' contents
         from ..datasets.audioset_instrument import partition_digest
         identity = f"{identity}-{partition_digest(data_root)}"
@@ -177,25 +212,12 @@ def load_data(scale: str, data_root=None, device="cpu") -> dict:
         return _CACHE[key]
     sc = settings(scale)
     enc = pretrained_encoders(sc["encoder_scale"], device)
-    tasks = world_tasks(sc) if data_root is None else \
+    tasks = world_tasks(sc, world) if data_root is None else \
         _audioset_tasks(data_root, sc) if is_audioset(data_root) else _music_tasks(data_root, sc)
     data = {"classes": tasks["solo_train"].classes,
             "encoders": enc, "identity": identity, "skipped": skip_table(tasks)}
     for name, task in tasks.items():
-        samples = [task[i] for i in range(len(task))]
-        frames = np.stack([s["frame"] for s in samples])
-        audio = np.stack([s["audio"] for s in samples])
-        split = {"frames": frames,
-                 "vfeat": torch.from_numpy(encode_frames(enc.visual, frames)).permute(0, 3, 1, 2).contiguous(),
-                 "afeat": torch.from_numpy(encode_audio(enc.audio, audio)),
-                 "objects": [s["objects"] for s in samples],
-                 "sounding": [s["sounding_classes"] for s in samples],
-                 "silent": [s["silent_classes"] for s in samples]}
-        if name.startswith("solo"):
-            split["labels"] = np.array([s["sounding_classes"][0] for s in samples])
-            if all(s["objects"] for s in samples):   # real training frames have a label, no box
-                split["boxes"] = np.array([s["objects"][0]["box"] for s in samples])
-        data[name] = split
+        data[name] = encode_split(task, enc, solo=name.startswith("solo"))
     parts = [data[n] for n in ("mosaic_train", "duet_train") if n in data]   # AudioSet: multi-source only
     data["mix_train"] = {k: (torch.cat([p[k] for p in parts]) if torch.is_tensor(v)
                              else np.concatenate([p[k] for p in parts]) if isinstance(v, np.ndarray)

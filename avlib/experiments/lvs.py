@@ -97,15 +97,17 @@ def settings(scale: str, seeds=None) -> dict:
     return cfg
 
 
-def world_task(kind: str, n: int, distractors=None) -> SingleSource:
+def world_task(kind: str, n: int, distractors=None, knobs: dict | None = None, seed_offset: int = 0) -> SingleSource:
     """The world's task for a split ``kind`` (a :data:`KNOBS` key, or ``"stress-train"`` / ``"stress-test"``
-    with ``distractors`` per scene) of ``n`` scenes, seeded by :data:`DATA_SEEDS`."""
+    with ``distractors`` per scene) of ``n`` scenes, seeded by :data:`DATA_SEEDS` (+ ``seed_offset``: the
+    calibration's worlds). ``knobs`` override the kind's :data:`KNOBS` (the calibrated test sets)."""
+    seed = DATA_SEEDS.get(kind, 0) + seed_offset
     if kind in KNOBS:
-        return SingleSource(n, seed=DATA_SEEDS[kind], **KNOBS[kind])
+        return SingleSource(n, seed=seed, **{**KNOBS[kind], **(knobs or {})})
     if kind == "val":   # the training distribution on other scenes, with truth: the learning curves
-        return SingleSource(n, seed=DATA_SEEDS[kind], **KNOBS["train"])
+        return SingleSource(n, seed=seed, **{**KNOBS["train"], **(knobs or {})})
     if kind in ("stress-train", "stress-test"):
-        return SingleSource(n, seed=DATA_SEEDS[kind], distractors=(distractors, distractors), scale=STRESS_SCALE,
+        return SingleSource(n, seed=seed, distractors=(distractors, distractors), scale=STRESS_SCALE,
                             annotators=1)
     raise ValueError(f"unknown split kind {kind!r}; valid: {sorted(KNOBS) + ['stress-train', 'stress-test', 'val']}")
 
@@ -171,14 +173,15 @@ def _build(samples_fn, n: int, backbone: str, encoders, test_kind, chunk: int = 
 
 
 def world_split(kind: str, n: int, cfg: dict, encoders=None, distractors=None, test: bool | None = None,
-                cache_dir=None) -> dict:
+                cache_dir=None, knobs: dict | None = None, seed_offset: int = 0) -> dict:
     """A world split with model inputs (and truth for test splits), cached on disk.
 
     ``kind``: ``train``, ``flickr``, ``vggss``, ``stress-train`` or ``stress-test`` (the last two
     with exactly ``distractors`` silent objects per image), or ``val`` (the training distribution on
-    other scenes, with truth: the learning curves).
+    other scenes, with truth: the learning curves). ``knobs`` and ``seed_offset``: :func:`world_task`'s
+    (both part of the task, and so of the split's cache key).
     """
-    task = world_task(kind, n, distractors)
+    task = world_task(kind, n, distractors, knobs, seed_offset)
     test = kind in ("flickr", "vggss", "stress-test", "val") if test is None else test
     backbone = cfg["backbone"]
     blob = {"kind": kind, "n": n, "task": repr(task.config), "seed": task.seed, "backbone": backbone,
