@@ -7,7 +7,7 @@ The chapter runs cold in a fresh process (empty model cache, its own results fol
 ``repro_check.execute``) with the given seeds, which must share none with the committed run's; its
 claims are matched to the committed ``results/<chapter>-<scale>.json`` by their text. Writes
 ``results/verdict-stability-<chapter>-<scale>.json`` (every claim's two verdicts and means, the
-count that held) and prints the share. Wall time: one cold run of the chapter.
+count that held, the fresh run's confirmatory seeds) and prints the share. Wall time: one cold run of the chapter.
 """
 from __future__ import annotations
 
@@ -61,7 +61,8 @@ def main(argv=None) -> int:
         _, _, wall = execute(args.chapter, args.scale, Path(tmp) / "run", seeds=args.seeds)
         fresh = json.loads((Path(tmp) / "run" / "results" / f"{args.chapter}-{args.scale}.json").read_text())
     report = {"chapter": args.chapter, "scale": args.scale, "committed_seeds": sorted(used), "fresh_seeds": args.seeds,
-              "wall_time_s": round(wall, 1),
+              # the fresh run's own confirmatory set (the seed rule sizes it from the fresh pilot)
+              "fresh_confirm_seeds": fresh["results"].get("confirm_seeds"), "wall_time_s": round(wall, 1),
               **compare_verdicts(committed["results"]["claims"], fresh["results"]["claims"])}
     out = ROOT / "results" / f"verdict-stability-{args.chapter}-{args.scale}.json"
     out.write_text(json.dumps(report, indent=1, default=str))

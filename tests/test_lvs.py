@@ -178,9 +178,10 @@ def test_paper_backbone_runs_end_to_end(tmp_path, monkeypatch):
     assert test["gt"].shape == (4, 112, 112) and float(test["gt"].max()) == 1.0
     import avlib.train as T
     monkeypatch.setattr(T, "DEFAULT_CACHE", tmp_path)       # keep the trained model out of data/cache
+    val = X.world_split("val", 4, cfg, cache_dir=tmp_path)   # the model kept is the best validation step's
     df = X.run_grid([{"method": "lvs", "train": "train", "seed": 0, "tests": ["flickr"]}],
-                    {"train": train, "flickr": test}, cfg, torch.device("cpu"))
-    assert len(df) == 1 and 0 <= df.ciou[0] <= 1 and 0 <= df.auc[0] <= 1
+                    {"train": train, "flickr": test, "val": val}, cfg, torch.device("cpu"))
+    assert len(df) == 1 and 0 <= df.ciou[0] <= 1 and 0 <= df.auc[0] <= 1 and df.best_step[0] >= 1
 
 
 def test_learning_curve_is_recorded_without_changing_training(tmp_path, monkeypatch):
@@ -190,7 +191,8 @@ def test_learning_curve_is_recorded_without_changing_training(tmp_path, monkeypa
     import avlib.train as T
     monkeypatch.setattr(T, "DEFAULT_CACHE", tmp_path)
     cfg = X.settings("smoke")
-    cfg.update(backbone="resnet18", width=4, dim=None, steps=5, val_every=4, batch_size=8)   # no encoders needed
+    cfg.update(backbone="resnet18", width=4, dim=None, steps=5, val_every=4, batch_size=8,   # no encoders needed
+               selection="last")
     train = X.world_split("train", 16, cfg, cache_dir=tmp_path)
     val = X.world_split("val", 8, cfg, cache_dir=tmp_path)
     assert "gt" in val and val["key"] != train["key"]
@@ -203,3 +205,32 @@ def test_learning_curve_is_recorded_without_changing_training(tmp_path, monkeypa
     df = X.run_grid([{"method": "lvs", "train": "train", "seed": 0, "tests": ["val"]}], {"train": train, "val": val},
                     cfg, torch.device("cpu"), val=val)
     assert df.val_ciou[0] == res["val_ciou"]                 # loaded from the cache with its curve
+
+
+def test_selection_keeps_the_best_validation_step(tmp_path, monkeypatch):
+    """selection="val" (the default) returns the weights of the recorded step with the best validation
+    cIoU — the first on ties — not the last step's; without a val split it says what it needs."""
+    from avlib.experiments import lvs as X
+    from avlib.metrics.localization import evaluate_maps
+    import avlib.train as T
+    monkeypatch.setattr(T, "DEFAULT_CACHE", tmp_path)
+    cfg = X.settings("smoke")
+    assert cfg["selection"] == X.settings("book")["selection"] == "val"
+    cfg.update(backbone="resnet18", width=4, dim=None, steps=12, val_every=2, batch_size=8, lr=3e-2)
+    train = X.world_split("train", 16, cfg, cache_dir=tmp_path)
+    val = X.world_split("val", 8, cfg, cache_dir=tmp_path)
+    with pytest.raises(ValueError, match="val split"):
+        X.train_one("lvs", train, 0, cfg, torch.device("cpu"))
+    model, res = X.train_one("lvs", train, 0, cfg, torch.device("cpu"), val=val)
+    steps, cious = zip(*res["val_ciou"])
+    first_best = steps[cious.index(max(cious))]
+    assert res["best_step"] == first_best
+    model.eval()
+    with torch.no_grad():
+        assert evaluate_maps(X.predict(model, val, cfg), val["gt"].numpy(), rule="median")["ciou"] == pytest.approx(max(cious))
+    last, _ = X.train_one("lvs", train, 0, {**cfg, "selection": "last"}, torch.device("cpu"), val=val)
+    differs = any(not torch.equal(v, last.state_dict()[k]) for k, v in model.state_dict().items())
+    assert differs == (first_best != steps[-1])
+    cfg["selection"] = "best"
+    with pytest.raises(ValueError, match="unknown selection"):
+        X.train_one("lvs", train, 0, cfg, torch.device("cpu"), val=val)

@@ -18,8 +18,8 @@ def fake_search(monkeypatch):
         seen["splits"].append({"kind": kind, "seed_offset": seed_offset, **(knobs or {})})
         return {"kind": kind, "scale": (knobs or {}).get("scale"), "n": n}
 
-    def train_one(method, split, seed, cfg, device):
-        seen["trained"].append((method, split["kind"], split["n"], seed))
+    def train_one(method, split, seed, cfg, device, val=None):
+        seen["trained"].append((method, split["kind"], split["n"], seed, val["kind"]))
         return SimpleNamespace(size="small" if split["n"] == cfg["n_small"] else "large"), {}
 
     def evaluate(model, split, cfg):
@@ -43,7 +43,9 @@ def test_the_search_moves_the_test_sets_and_trains_the_baseline_once(monkeypatch
     # the baseline only (never LVS), trained once per seed and size, on the calibration world's training scenes
     assert {m for m, *_ in seen["trained"]} == {"attention10k"} and len(seen["trained"]) == 2 * len(seeds)
     assert seen["splits"][0] == {"kind": "train", "seed_offset": LC.SEED_OFFSET}
-    tests = seen["splits"][1:]
+    # selected as the chapter's models are: on a validation split of the calibration's own world
+    assert seen["splits"][1] == {"kind": "val", "seed_offset": LC.SEED_OFFSET} and {t[-1] for t in seen["trained"]} == {"val"}
+    tests = seen["splits"][2:]
     assert {s["seed_offset"] for s in tests} == {LC.SEED_OFFSET} and len(tests) == 2 * (1 + LC.search_settings("book")["steps"])
     assert tests[0]["scale"] == X.KNOBS["flickr"]["scale"] and tests[1]["scale"] == X.KNOBS["vggss"]["scale"]
     assert out["default"]["Attention10k, Flickr, large training"] == pytest.approx(0.9)

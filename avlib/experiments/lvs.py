@@ -81,6 +81,9 @@ def settings(scale: str, seeds=None) -> dict:
         # the learning curves: cIoU on a world validation split (training distribution) every val_every steps
         "n_val": pick(scale, smoke=16, book=200, paper=1_000),
         "val_every": pick(scale, smoke=1, book=15, paper=1_000),
+        # the checkpoint kept: "val", the recorded step with the best validation cIoU (the small set
+        # overfits long before the large set's curve flattens); "last", the schedule's last step
+        "selection": "val",
         "batch_size": pick(scale, smoke=16, book=64, paper=128),
         "lr": pick(scale, smoke=1e-3, book=1e-3, paper=1e-4),
         "dim": pick(scale, smoke=32, book=64, paper=512), "width": 64, "layer3_stride": 1,
@@ -287,7 +290,17 @@ def train_one(method: str, split: dict, seed: int, cfg: dict, device, overrides:
     """Train-or-load one LVS model; returns ``(model, results)`` (results: loss per epoch, epochs, and
     with a ``val`` split its learning curve ``val_ciou``: ``[step, cIoU]`` every ``cfg["val_every"]``
     steps and at the last, measured without gradients and without drawing random numbers, so the
-    training is the same with and without it; the split's key is part of the cache key)."""
+    training is the same with and without it; the split's key is part of the cache key).
+
+    ``cfg["selection"]``: ``"val"`` returns the weights of the recorded step with the best validation
+    cIoU (the first, on ties; ``results["best_step"]``) and needs ``val``; ``"last"`` the last step's.
+    """
+    select = cfg.get("selection", "last")
+    if select not in ("val", "last"):
+        raise ValueError(f"unknown selection {select!r}; valid: 'val', 'last'")
+    if select == "val" and val is None:
+        raise ValueError("selection='val' keeps the best validation step: pass a val split "
+                         "(world_split('val', ...)), or set cfg['selection'] = 'last'")
     overrides = dict(overrides or {})
     loss_cfg = method_config(method, **overrides)
     bs = min(cfg["batch_size"], split["n"])
@@ -297,9 +310,9 @@ def train_one(method: str, split: dict, seed: int, cfg: dict, device, overrides:
                "epochs": epochs, "lr": cfg["lr"], "backbone": cfg["backbone"], "dim": cfg["dim"],
                "width": cfg["width"], "layer3_stride": cfg["layer3_stride"], "seed": seed}
     if val is not None:
-        key_cfg.update(val=val["key"], val_every=cfg["val_every"])
+        key_cfg.update(val=val["key"], val_every=cfg["val_every"], selection=select)
     V, A = split["visual"], split["audio"]
-    curve, trained = [], {}
+    curve, trained, best = [], {}, {"ciou": -1.0, "step": None, "state": None}
 
     def record(step: int) -> None:
         if val is None or (step % cfg["val_every"] and step != epochs * per_epoch):
@@ -308,6 +321,8 @@ def train_one(method: str, split: dict, seed: int, cfg: dict, device, overrides:
         m.eval()
         with torch.no_grad():
             curve.append([step, float(evaluate_maps(predict(m, val, cfg), val["gt"].numpy(), rule="median")["ciou"])])
+        if select == "val" and curve[-1][1] > best["ciou"]:
+            best.update(ciou=curve[-1][1], step=step, state={k: v.detach().clone() for k, v in m.state_dict().items()})
         m.train()
 
     def batches(epoch):
@@ -324,7 +339,10 @@ def train_one(method: str, split: dict, seed: int, cfg: dict, device, overrides:
     def train(model):
         trained["model"] = model
         hist = fit(model, batches, loss_fn, epochs=epochs, lr=cfg["lr"], device=device, progress=False)
-        return {"loss": hist.loss, "epochs": epochs, "steps": epochs * per_epoch, "val_ciou": curve}
+        if best["state"] is not None:
+            model.load_state_dict(best["state"])
+        return {"loss": hist.loss, "epochs": epochs, "steps": epochs * per_epoch, "val_ciou": curve,
+                "best_step": best["step"] if select == "val" else epochs * per_epoch}
 
     model, results, _ = train_or_load(f"lvs-{method}", key_cfg, lambda: build_model(cfg, split), train,
                                       modules=MODULES, seed=seed, verbose=False)
@@ -371,13 +389,15 @@ def evaluate(model, split: dict, cfg: dict) -> dict:
 
 
 def run_grid(rows: list[dict], splits: dict, cfg: dict, device, keep_models: bool = False, val: dict | None = None):
-    """Train-or-load every row and evaluate it on its test splits (with ``val``, each model records
-    its learning curve on it: :func:`train_one`, column ``val_ciou``).
+    """Train-or-load every row and evaluate it on its test splits (each model records its learning
+    curve on ``val``, by default ``splits["val"]`` where there is one, and is selected on it:
+    :func:`train_one`, columns ``val_ciou`` and ``best_step``).
 
     Each row: ``{"method", "train" (a key of splits), "seed", "tests" (keys), "overrides" (dict),
     **labels}``. Returns a DataFrame (one line per row × test) and, with ``keep_models``, a
     dict ``(method, train, seed, overrides) → model``.
     """
+    val = splits.get("val") if val is None else val
     records, models = [], {}
     for row in rows:
         overrides = row.get("overrides", {})
@@ -389,7 +409,7 @@ def run_grid(rows: list[dict], splits: dict, cfg: dict, device, keep_models: boo
             rec = {k: v for k, v in row.items() if k not in ("tests", "overrides")}
             rec.update(overrides=json.dumps(overrides, sort_keys=True), test=test, ciou=ev["ciou"], auc=ev["auc"],
                        fp_peak=ev["fp_peak"], silent_in_pred=ev["silent_in_pred"], final_loss=res["loss"][-1],
-                       **({"val_ciou": res["val_ciou"]} if val is not None else {}))
+                       best_step=res.get("best_step"), **({"val_ciou": res["val_ciou"]} if val is not None else {}))
             records.append(rec)
     df = pd.DataFrame(records)
     return (df, models) if keep_models else df

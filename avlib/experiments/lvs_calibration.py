@@ -99,7 +99,8 @@ def calibrate_world(scale: str, cfg: dict, tolerances: dict, encoders, device="c
     the large set, lands on the paper's Tables 1–2; cached by the settings and the source.
 
     The baseline is trained once per seed (train-or-load) on a calibration world's training split and
-    its small prefix (split seeds + :data:`SEED_OFFSET`, the chapter's sizes and schedule); each step
+    its small prefix (split seeds + :data:`SEED_OFFSET`, the chapter's sizes, schedule and model
+    selection on a validation split of that world); each step
     renders the two test sets with the midpoint knobs and measures cIoU (success at 0.5, the top-50 %
     rule); the world's defaults are measured first (``default``). Returns the chosen ``knobs``
     (``{"flickr": ..., "vggss": ...}``), ``values``, the search ``history`` (one row per step, the small
@@ -116,7 +117,8 @@ def calibrate_world(scale: str, cfg: dict, tolerances: dict, encoders, device="c
         return {**out, "knobs": test_knobs(out["values"])}   # tuples, as a fresh search returns them
     large = world_split("train", cfg["n_large"], cfg, encoders, seed_offset=SEED_OFFSET, cache_dir=cache_dir)
     train = {"large": large, "small": subset(large, cfg["n_small"])}
-    models = {(size, s): train_one("attention10k", train[size], s, cfg, device)[0]
+    val = world_split("val", cfg["n_val"], cfg, encoders, seed_offset=SEED_OFFSET, cache_dir=cache_dir)
+    models = {(size, s): train_one("attention10k", train[size], s, cfg, device, val=val)[0]   # selected as the chapter's
               for size in ("large", "small") for s in search["seeds"]}
 
     def evaluate_at(values):
