@@ -312,3 +312,24 @@ def test_official_code_options_are_named_and_change_what_they_say():
         PSPConfig(l1_norm="exact")
     with pytest.raises(ValueError, match="init"):
         PSPConfig(init="kaiming")
+
+
+def test_stack_benchmark_compares_like_with_like():
+    """benchmarks/psp_stack.py times a hand-written Bi-LSTM in place of nn.LSTM: with the same weights it gives
+    nn.LSTM's outputs, and the stackable model keeps the runner's output shapes."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+    bench = Path(__file__).resolve().parents[1] / "benchmarks"
+    sys.path.insert(0, str(bench))
+    try:
+        spec = importlib.util.spec_from_file_location("psp_stack", bench / "psp_stack.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+    finally:
+        sys.path.remove(str(bench))
+    assert mod.check_gates() < 1e-5
+    cfg = PSPConfig(visual_dim=8, audio_dim=6, num_classes=5, d_in=4, d_model=6, att_hidden=4, n_positions=4)
+    x_v, x_a = torch.randn(2, 10, 2, 2, 8), torch.randn(2, 10, 6)
+    out, ref = mod.stackable(cfg)(x_v, x_a), AVELocalizer(cfg)(x_v, x_a)
+    assert {k: v.shape for k, v in out.items()} == {k: v.shape for k, v in ref.items()}

@@ -1,0 +1,76 @@
+"""The LVS chapter's hard-negative diagnosis: shares of the loss's gradient and cell-ranking AUC."""
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from avlib.experiments.lvs_diagnosis import batch_shares, cell_ranking_auc, negative_shares
+from avlib.models.lvs import METHODS, correspondence, feature_lvs, lvs_logits
+
+
+def test_negative_shares_hand_worked():
+    logits = torch.tensor([[3.0, 1.0, 0.0, 1.0],     # hard negative ties the hardest other clip
+                           [0.0, 0.0, 0.0, 2.0]])    # hard negative is the hardest
+    out = negative_shares(logits, temperature=0.1)
+    e = math.e
+    assert out["share"].tolist() == pytest.approx([e / (2 * e + 1), e ** 2 / (2 + e ** 2)])
+    assert out["hardest"].tolist() == [False, True]   # a tie is not "harder"
+    assert out["margin"].tolist() == pytest.approx([0.05, 0.2])
+
+
+def test_share_is_the_hard_negatives_part_of_the_gradient():
+    """∂CE/∂logit_k = p_k on a negative: the share is grad_hard / Σ grad_negatives of the loss itself."""
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(6, 9, generator=g, requires_grad=True)
+    F.cross_entropy(logits, torch.zeros(6, dtype=torch.long), reduction="sum").backward()
+    grad = logits.grad
+    expect = grad[:, -1] / grad[:, 1:].sum(1)
+    assert negative_shares(logits.detach(), 0.07)["share"].tolist() == pytest.approx(expect.tolist())
+
+
+def test_negative_shares_rejects_logits_without_negatives():
+    with pytest.raises(ValueError, match="hard negative"):
+        negative_shares(torch.zeros(3, 2), 0.07)
+
+
+def test_cell_ranking_auc_hand_worked():
+    gt = torch.zeros(1, 4, 4)
+    gt[0, :2, :2] = 1.0                                           # the source covers the top-left cell of a 2×2 map
+    assert cell_ranking_auc(torch.tensor([[[1.0, 0.0], [0.5, 0.5]]]), gt) == 1.0
+    # source 0.5 against 0, 0.5 (a tie, one half) and 1: (1 + 0.5 + 0) / 3
+    assert cell_ranking_auc(torch.tensor([[[0.5, 0.0], [0.5, 1.0]]]), gt) == pytest.approx(0.5)
+    silent = torch.zeros(1, 4, 4, dtype=torch.bool)
+    silent[0, 2:, 2:] = True                                      # only the bottom-right cell is a negative
+    assert cell_ranking_auc(torch.tensor([[[0.5, 0.0], [0.5, 1.0]]]), gt, silent) == 0.0
+    # no negative cell in any image: nothing to rank
+    assert math.isnan(cell_ranking_auc(torch.ones(1, 2, 2), gt, torch.zeros(1, 4, 4, dtype=torch.bool)))
+
+
+def _split(n=24, c=8, h=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return {"visual": torch.randn(n, c, h, h, generator=g).half(), "audio": torch.randn(n, c, generator=g), "n": n}
+
+
+def test_batch_shares_matches_the_logits_of_each_batch():
+    torch.manual_seed(0)
+    model, split, cfg = feature_lvs(8, 8, 4), _split(), METHODS["lvs"]
+    got = batch_shares(model, split, cfg, batch_size=8, n_batches=1, seed=3)
+    idx = torch.randperm(split["n"], generator=torch.Generator().manual_seed(3))[:8]
+    with torch.no_grad():
+        V, A = model(split["visual"][idx].float(), split["audio"][idx].float())
+        ref = negative_shares(lvs_logits(correspondence(A, V), cfg), cfg.temperature)
+    assert got["share (%)"] == pytest.approx(100 * float(ref["share"].mean()))
+    assert got["hardest (%)"] == pytest.approx(100 * float(ref["hardest"].float().mean()))
+    assert got == batch_shares(model, split, cfg, batch_size=8, n_batches=1, seed=3)   # same batches, same numbers
+    # the paper's mean-pooled other clips give the hard negative a different share on the same maps
+    assert batch_shares(model, split, replace(cfg, other_pool="mean"), batch_size=8, n_batches=1, seed=3) != got
+
+
+def test_batch_shares_clear_errors():
+    model, split = feature_lvs(8, 8, 4), _split()
+    with pytest.raises(ValueError, match="hard_negatives=True"):
+        batch_shares(model, split, METHODS["no_hard_negatives"])
+    with pytest.raises(ValueError, match="no batch of 64"):
+        batch_shares(model, split, METHODS["lvs"], batch_size=64)
