@@ -9,7 +9,9 @@ model with its two ``nn.LSTM`` swapped for a hand-written Bi-LSTM (the same gate
 forward, loss and Adam step, exactly the scheme of :func:`avlib.stacked.fit_stacked`.
 
 Printed per stack size: milliseconds per training step per seed, against the runner's model (one
-seed, ``nn.LSTM``) on the same batch, threads and sizes: ``speed-up`` > 1 means stacking pays.
+seed, ``nn.LSTM``) on the same batch, threads and sizes: ``speed-up`` > 1 means stacking pays. A
+stack of one isolates the hand-written Bi-LSTM's own cost; the chapter's grid runs one model per
+single-thread worker process, so with ``--threads 2`` the fair comparison is the 1-thread lone time.
 Dropout is off on both sides (a stack draws every seed's masks itself, :class:`avlib.stacked.KeyedDropout`,
 which only adds to its cost), so the speed-up printed is an upper bound.
 """
@@ -70,6 +72,8 @@ class GateEncoder(psp_model.Encoder):
     """:class:`avlib.models.psp.Encoder` with both Bi-LSTMs as :class:`GateBiLSTM`."""
 
     def __init__(self, cfg):
+        if cfg.self_attention:
+            raise ValueError("the benchmark's encoder has no self-attention (SAPSP); time a model without it")
         super().__init__(cfg)
         self.v_lstm = GateBiLSTM(cfg.d_in, cfg.d_model // 2)
         self.a_lstm = GateBiLSTM(cfg.d_in, cfg.d_model // 2)

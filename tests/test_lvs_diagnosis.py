@@ -44,6 +44,14 @@ def test_cell_ranking_auc_hand_worked():
     silent = torch.zeros(1, 4, 4, dtype=torch.bool)
     silent[0, 2:, 2:] = True                                      # only the bottom-right cell is a negative
     assert cell_ranking_auc(torch.tensor([[[0.5, 0.0], [0.5, 1.0]]]), gt, silent) == 0.0
+    # a cell half covered by the source is a source cell, not also one of the rest
+    half = torch.zeros(1, 4, 4)
+    half[0, :2, :1] = 1.0                                         # covers half of the top-left cell
+    assert cell_ranking_auc(torch.tensor([[[1.0, 0.0], [0.5, 0.5]]]), half) == 1.0
+    # a map that is not square: pooled to its own grid
+    wide = torch.zeros(1, 4, 8)
+    wide[0, :2, :2] = 1.0
+    assert cell_ranking_auc(torch.tensor([[[0.5, 0.0, 0.2, 0.1], [0.3, 0.0, 0.2, 0.9]]]), wide) == pytest.approx(6 / 7)
     # no negative cell in any image: nothing to rank
     assert math.isnan(cell_ranking_auc(torch.ones(1, 2, 2), gt, torch.zeros(1, 4, 4, dtype=torch.bool)))
 
@@ -56,14 +64,19 @@ def _split(n=24, c=8, h=3, seed=0):
 def test_batch_shares_matches_the_logits_of_each_batch():
     torch.manual_seed(0)
     model, split, cfg = feature_lvs(8, 8, 4), _split(), METHODS["lvs"]
-    got = batch_shares(model, split, cfg, batch_size=8, n_batches=1, seed=3)
-    idx = torch.randperm(split["n"], generator=torch.Generator().manual_seed(3))[:8]
+    got = batch_shares(model, split, cfg, batch_size=8, n_batches=2, seed=3)
+    order = torch.randperm(split["n"], generator=torch.Generator().manual_seed(3))
+    refs = []
     with torch.no_grad():
-        V, A = model(split["visual"][idx].float(), split["audio"][idx].float())
-        ref = negative_shares(lvs_logits(correspondence(A, V), cfg), cfg.temperature)
+        for idx in (order[:8], order[8:16]):   # the first two batches of the permutation, nothing else
+            V, A = model(split["visual"][idx].float(), split["audio"][idx].float())
+            refs.append(negative_shares(lvs_logits(correspondence(A, V), cfg), cfg.temperature))
+    ref = {k: torch.cat([r[k] for r in refs]).float() for k in refs[0]}
     assert got["share (%)"] == pytest.approx(100 * float(ref["share"].mean()))
-    assert got["hardest (%)"] == pytest.approx(100 * float(ref["hardest"].float().mean()))
-    assert got == batch_shares(model, split, cfg, batch_size=8, n_batches=1, seed=3)   # same batches, same numbers
+    assert got["hardest (%)"] == pytest.approx(100 * float(ref["hardest"].mean()))
+    assert got["margin"] == pytest.approx(float(ref["margin"].mean()))
+    assert got == batch_shares(model, split, cfg, batch_size=8, n_batches=2, seed=3)   # same batches, same numbers
+    assert got != batch_shares(model, split, cfg, batch_size=8, n_batches=1, seed=3)   # the second batch counts
     # the paper's mean-pooled other clips give the hard negative a different share on the same maps
     assert batch_shares(model, split, replace(cfg, other_pool="mean"), batch_size=8, n_batches=1, seed=3) != got
 
@@ -72,5 +85,7 @@ def test_batch_shares_clear_errors():
     model, split = feature_lvs(8, 8, 4), _split()
     with pytest.raises(ValueError, match="hard_negatives=True"):
         batch_shares(model, split, METHODS["no_hard_negatives"])
+    with pytest.raises(ValueError, match="self_pair='mask'"):
+        batch_shares(model, split, replace(METHODS["lvs"], self_pair="times_minus_99"))
     with pytest.raises(ValueError, match="no batch of 64"):
         batch_shares(model, split, METHODS["lvs"], batch_size=64)

@@ -333,3 +333,14 @@ def test_stack_benchmark_compares_like_with_like():
     x_v, x_a = torch.randn(2, 10, 2, 2, 8), torch.randn(2, 10, 6)
     out, ref = mod.stackable(cfg)(x_v, x_a), AVELocalizer(cfg)(x_v, x_a)
     assert {k: v.shape for k, v in out.items()} == {k: v.shape for k, v in ref.items()}
+    # what it times: two seeds stacked under vmap give each seed's own forward
+    import copy
+    from torch.func import functional_call, stack_module_state
+    models = [mod.stackable(cfg).eval() for _ in range(2)]
+    params, buffers = stack_module_state(models)
+    base = copy.deepcopy(models[0]).to("meta")
+    stacked = torch.vmap(lambda p, b: functional_call(base, (p, b), (x_v, x_a))["scores"])(params, buffers)
+    for i, m in enumerate(models):
+        assert torch.allclose(stacked[i], m(x_v, x_a)["scores"], atol=1e-5)
+    with pytest.raises(ValueError, match="self-attention"):
+        mod.stackable(PSPConfig(**{**cfg.as_dict(), "self_attention": True}))

@@ -32,9 +32,8 @@ def negative_shares(logits: torch.Tensor, temperature: float) -> dict:
     """
     if logits.dim() != 2 or logits.shape[1] < 3:
         raise ValueError(f"need logits (B, positive + ≥1 other clip + hard negative), got {tuple(logits.shape)}")
-    p = torch.softmax(logits, 1)
     others = logits[:, 1:-1]
-    return {"share": p[:, -1] / p[:, 1:].sum(1),
+    return {"share": torch.softmax(logits[:, 1:], 1)[:, -1],   # p_hard / Σ p_negatives: the positive cancels
             "hardest": logits[:, -1] > others.max(1).values,
             "margin": (logits[:, -1] - others.mean(1)) * temperature}
 
@@ -44,9 +43,13 @@ def batch_shares(model, split: dict, loss_cfg: LVSLossConfig, batch_size: int = 
                  seed: int = 0) -> dict:
     """:func:`negative_shares` over ``n_batches`` training batches of ``split`` (a fixed permutation
     drawn from ``seed``: every model sees the same batches), with ``loss_cfg``'s hard negative
-    whether or not the model was trained with it. Returns the three means (share and hardest in %)."""
+    whether or not the model was trained with it. Returns the three means (share and hardest in %).
+    Puts the model in eval mode."""
     if not loss_cfg.hard_negatives:
         raise ValueError("the diagnosis measures the hard negative: use a loss config with hard_negatives=True")
+    if loss_cfg.self_pair != "mask":
+        raise ValueError("the diagnosis needs the own pair masked out of the other-clip logits (self_pair='mask'); "
+                         f"with {loss_cfg.self_pair!r} it would count as a negative")
     model.eval()
     device = next(model.parameters()).device
     order = torch.randperm(split["n"], generator=torch.Generator().manual_seed(seed))
@@ -69,16 +72,16 @@ def cell_ranking_auc(maps: torch.Tensor, gt: torch.Tensor, against: torch.Tensor
 
     ``maps (N, h, w)``; ``gt (N, S, S)`` (> 0 on the source) and ``against (N, S, S)`` (bool, the
     negatives; ``None``: every non-source cell) are pooled to the map's grid, and a cell belongs to a
-    set when the set covers at least ``cover`` of it. Images without both kinds of cells are left
-    out; NaN when none has both.
+    set when the set covers at least ``cover`` of it (a cell that is a source cell is never a
+    negative). Images without both kinds of cells are left out; NaN when none has both.
     """
-    h = maps.shape[-1]
-    pool = lambda m: F.adaptive_avg_pool2d(m.float()[:, None], h)[:, 0].flatten(1)   # noqa: E731
+    grid = tuple(maps.shape[-2:])
+    pool = lambda m: F.adaptive_avg_pool2d(m.float()[:, None], grid)[:, 0].flatten(1)   # noqa: E731
     src = pool(gt > 0)
     neg = pool(against) if against is not None else 1.0 - src
     aucs = []
     for m, s, n in zip(maps.flatten(1), src, neg):
-        pos, other = m[s >= cover], m[n >= cover]
+        pos, other = m[s >= cover], m[(n >= cover) & (s < cover)]
         if len(pos) and len(other):
             diff = pos[:, None] - other[None]
             aucs.append(float((diff > 0).float().mean() + 0.5 * (diff == 0).float().mean()))
