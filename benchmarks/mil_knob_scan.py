@@ -32,7 +32,10 @@ BASELINES = ("TS audio-only", "TS video-only", "AV one-stream")
 #: one knob at a time, from the calibrated world (``MultilabelConfig`` fields; the splits fix ``skew`` themselves)
 VARIANTS = {"calibrated": {}, "max_shift 8 (default 4)": {"max_shift": 8}, "max_shift 0": {"max_shift": 0},
             "p_silent 0.9 (default 0.3)": {"p_silent": 0.9},
-            "labels_per_clip 2-4 (default 1-3)": {"labels_per_clip": (2, 4)}}
+            "labels_per_clip 2-4 (default 1-3)": {"labels_per_clip": (2, 4)},
+            # p_silent lowers video-only too; a lower p_visual_missing gives video back what it takes
+            "p_silent 0.9, p_visual_missing 0.3": {"p_silent": 0.9, "p_visual_missing": 0.3},
+            "p_silent 0.9, p_visual_missing 0.15": {"p_silent": 0.9, "p_visual_missing": 0.15}}
 
 
 def scan(variants: dict, scale: str = "book", device="cpu") -> dict:
