@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from avlib.experiments.lvs_diagnosis import batch_shares, cell_ranking_auc, negative_shares
-from avlib.models.lvs import METHODS, correspondence, feature_lvs, lvs_logits
+from avlib.experiments.lvs_diagnosis import batch_shares, cell_ranking_auc, hard_weighted_loss, negative_shares
+from avlib.models.lvs import METHODS, correspondence, feature_lvs, lvs_logits, lvs_loss
 
 
 def test_negative_shares_hand_worked():
@@ -89,3 +89,37 @@ def test_batch_shares_clear_errors():
         batch_shares(model, split, replace(METHODS["lvs"], self_pair="times_minus_99"))
     with pytest.raises(ValueError, match="no batch of 64"):
         batch_shares(model, split, METHODS["lvs"], batch_size=64)
+
+
+def test_hard_weighted_loss_is_the_loss_with_the_hard_logit_raised_by_log_w():
+    g = torch.Generator().manual_seed(1)
+    V = F.normalize(torch.randn(5, 4, 3, 3, generator=g), dim=1)
+    A = F.normalize(torch.randn(5, 4, generator=g), dim=1)
+    cfg = METHODS["lvs"]
+    assert torch.equal(hard_weighted_loss(V, A, cfg, 1.0), lvs_loss(V, A, cfg))       # w = 1: the loss itself
+    logits = lvs_logits(correspondence(A, V), cfg)
+    for w in (4.0, 64.0):
+        p = torch.softmax(logits, 1)
+        expect = -torch.log(p[:, 0] / (1 + (w - 1) * p[:, -1])).mean()               # exp(N_hard) counted w times
+        assert float(hard_weighted_loss(V, A, cfg, w)) == pytest.approx(float(expect), rel=1e-5)
+    assert hard_weighted_loss(V, A, cfg, 64.0) > hard_weighted_loss(V, A, cfg, 4.0) > lvs_loss(V, A, cfg)
+    with pytest.raises(ValueError, match="positive"):
+        hard_weighted_loss(V, A, cfg, 0.0)
+    with pytest.raises(ValueError, match="hard_negatives=True"):
+        hard_weighted_loss(V, A, METHODS["no_hard_negatives"], 4.0)
+
+
+def test_the_runner_trains_and_caches_the_weighted_loss_apart(tmp_path, monkeypatch):
+    """overrides={"hard_weight": w} trains another model under its own cache key; w = 1 is LVS itself."""
+    from avlib.experiments import lvs as X
+    import avlib.train as T
+    monkeypatch.setattr(T, "DEFAULT_CACHE", tmp_path)
+    cfg = X.settings("smoke")
+    cfg.update(backbone="resnet18", width=4, dim=None, steps=2, batch_size=8, selection="last")
+    train = X.world_split("train", 16, cfg, cache_dir=tmp_path)
+    base, _ = X.train_one("lvs", train, 0, cfg, torch.device("cpu"))
+    same, _ = X.train_one("lvs", train, 0, cfg, torch.device("cpu"), {"hard_weight": 1.0})
+    heavy, _ = X.train_one("lvs", train, 0, cfg, torch.device("cpu"), {"hard_weight": 1000.0})
+    assert all(torch.equal(v, same.state_dict()[k]) for k, v in base.state_dict().items())
+    assert any(not torch.equal(v, heavy.state_dict()[k]) for k, v in base.state_dict().items())
+    assert len(list(tmp_path.glob("lvs-lvs-*.pt"))) == 2

@@ -11,16 +11,34 @@ receives is ``p_hard / (1 − p_pos)``: the measure of how much the term can mov
 - :func:`batch_shares` — the same over a model's training batches (no gradients, fixed batches).
 - :func:`cell_ranking_auc` — per image, how well a map ranks the source's cells above the other
   cells (or above the silent objects' cells): the part of localization a hard negative could change.
-
-The chapter's diagnosis section calls these on its cached models; nothing here trains.
+- :func:`hard_weighted_loss` — the intervention: the LVS loss with the hard negative's soft-max
+  weight multiplied by ``w`` (its logit raised by log w); ``w = 1`` is the loss itself. The LVS
+  runner trains it for ``overrides={"hard_weight": w}`` (:func:`avlib.experiments.lvs.train_one`).
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..models.lvs import LVSLossConfig, correspondence, lvs_logits
+from ..models.lvs import LVSLossConfig, correspondence, lvs_logits, lvs_loss
+
+
+def hard_weighted_loss(V: torch.Tensor, A: torch.Tensor, cfg: LVSLossConfig, hard_weight: float = 1.0) -> torch.Tensor:
+    """:func:`avlib.models.lvs.lvs_loss` with the own image's hard negative counted ``hard_weight`` times:
+    ``exp(N_hard)`` becomes ``w · exp(N_hard)`` in the soft-max, so its share of the gradient on the
+    negatives grows about ``w``-fold while it is small. ``hard_weight = 1`` returns ``lvs_loss`` itself."""
+    if not hard_weight > 0:
+        raise ValueError(f"hard_weight must be positive, got {hard_weight}")
+    if hard_weight == 1.0:
+        return lvs_loss(V, A, cfg)
+    if not cfg.hard_negatives:
+        raise ValueError("hard_weight needs a loss with hard negatives (hard_negatives=True)")
+    logits = lvs_logits(correspondence(A, V), cfg)
+    logits = torch.cat([logits[:, :-1], logits[:, -1:] + math.log(hard_weight)], 1)
+    return F.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long, device=logits.device))
 
 
 def negative_shares(logits: torch.Tensor, temperature: float) -> dict:
