@@ -11,6 +11,9 @@ and our per-seed numbers) and shows :func:`operating_table` before its experimen
 - **Bound** (:func:`avlib.scorecard.at_bound`): *ceiling* at ≥ 97 % of the range, *floor* at ≤ 3 % of it (the same
   :data:`avlib.scorecard.ROOM` that marks claims without room to move).
 
+A claim compared with a baseline outside the band carries that as its caveat (:func:`baseline_caveat`,
+shown on the scorecard whatever the verdict).
+
 Worlds are calibrated on the ``role="baseline"`` rows only (:mod:`avlib.calibration`); the
 ``role="method"`` rows are shown, never tuned for.
 """
@@ -22,7 +25,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .scorecard import at_bound, mean_std
+from .scorecard import at_bound
+from .summary import mean_std
 
 TOL_RANGE = 0.05   # of the measure's range (5 points on a 0–100 scale)
 TOL_REL = 0.15     # of the paper's value
@@ -99,4 +103,21 @@ def summary(rows: Sequence[dict]) -> str:
     at = [f"{r['row']} ({r['test']}) at its {r['bound']}" for r in rows if r.get("bound")]
     text = f"{within}/{len(base)} baselines within tolerance"
     return text + ("; " + "; ".join(at) if at else "")
+
+
+def baseline_caveat(rows: Sequence[dict], row: str, test: str | None = None, measure: str | None = None) -> str:
+    """A claim's caveat (:class:`avlib.scorecard.Claim`) when the baseline it is compared with sits outside
+    the paper's band: ``""`` when its reference row (from :func:`records`; ``test`` and ``measure`` pick
+    one where the row is listed on several) is within tolerance or not listed."""
+    hits = [r for r in rows if r["row"] == row and test in (None, r["test"]) and measure in (None, r["measure"])]
+    if len(hits) > 1:
+        raise ValueError(f"{row!r} has {len(hits)} reference rows: name the test and the measure")
+    if not hits or hits[0]["status"] == "within":
+        return ""
+    r = hits[0]
+    where = f" ({r['test']}, {r['measure']})" if test or measure else ""
+    at = f", at its {r['bound']}" if r.get("bound") else ""
+    kind = "stronger" if r["status"] == "above" else "weaker"
+    return (f"the {row} baseline{where} sits {r['status']} the paper's band ({r['mean']:.3g} against "
+            f"{r['paper']:g}{at}; operating point): a {kind} baseline than the paper's")
 

@@ -21,7 +21,7 @@ same way in every chapter (:data:`RULE`):
 effect size against the paper's, ours / paper's with its interval, where the paper gives one, and
 the readings of :mod:`avlib.readings` beside the verdict: underpowered or no effect of the paper's
 size, smaller or larger than the paper's), which :mod:`avlib.scorecard_view` renders for the reader;
-:func:`mean_std` and :func:`summarize` are the book's single mean ± std (ddof = 1).
+:mod:`avlib.summary` holds the book's single mean ± std (ddof = 1).
 """
 from __future__ import annotations
 
@@ -65,7 +65,9 @@ class Claim:
     when ``diffs`` comes unchanged from :func:`paired` or :func:`difference`; a series derived from one,
     e.g. its negation, keeps pandas' attrs but not the differences they describe, and gets none); with
     ``bounds`` (the measure's range in ``unit``) they decide whether the claim has room to move
-    (:func:`headroom`).
+    (:func:`headroom`). ``note``: why a claim did not reproduce (shown only when it did not);
+    ``caveat``: what the reader needs whatever the verdict, e.g. that the baseline compared with sits
+    outside the paper's band (:func:`avlib.operating_point.baseline_caveat`).
     """
     claim: str
     section: str
@@ -76,6 +78,7 @@ class Claim:
     margin: float | None = None
     reason: str = ""
     note: str = ""
+    caveat: str = ""
     data: str = "world"
     ratio: bool = True
     levels: tuple | None = None
@@ -197,33 +200,6 @@ def difference(better, worse, scale: float = 1.0) -> pd.Series:
     return d
 
 
-def mean_std(values, digits: int = 1, scale: float = 1.0) -> str:
-    """``"m ± s"`` with the sample standard deviation (ddof = 1); one value prints alone."""
-    x = np.asarray(values, dtype=float) * scale
-    if x.size < 2:
-        return f"{x.mean():.{digits}f}"
-    return f"{x.mean():.{digits}f} ± {x.std(ddof=1):.{digits}f}"
-
-
-def summarize(df: pd.DataFrame, by, value: str = "test", digits: int = 1) -> pd.DataFrame:
-    """Mean, std (ddof = 1) and count of ``value`` per group ``by`` (order of first appearance),
-    plus a ``mean ± std`` string: the book's one summary of seeds."""
-    g = df.groupby(by, sort=False)[value].agg(["mean", "std", "count"]).reset_index()
-    g["mean ± std"] = [f"{m:.{digits}f} ± {s:.{digits}f}" if np.isfinite(s) else f"{m:.{digits}f}"
-                       for m, s in zip(g["mean"], g["std"])]
-    return g
-
-
-def mean_std_table(df: pd.DataFrame, by, values, digits: int = 3, scale: float = 1.0) -> pd.DataFrame:
-    """One ``mean ± std`` string column per value (:func:`mean_std`) and the number of seeds, per group."""
-    by = [by] if isinstance(by, str) else list(by)
-    values = [values] if isinstance(values, str) else list(values)
-    g = df.groupby(by, sort=False)
-    out = pd.DataFrame({v: g[v].apply(lambda x: mean_std(x, digits, scale)) for v in values})
-    out["seeds"] = g.size()
-    return out
-
-
 def beside_paper(ours: pd.DataFrame, paper: dict, columns=None, names=None) -> pd.DataFrame:
     """Our table beside the paper's numbers: two-level columns ``(metric, "ours" | "paper")``.
 
@@ -277,7 +253,7 @@ def row(c: Claim) -> dict:
     stuck = "" if c.diffs is None else headroom(c.levels, c.bounds, c.direction)
     v = "not testable" if stuck else verdict(c.diffs, c.direction, c.margin)
     own = c.note if v != "reproduced" else ""
-    note = c.reason if c.diffs is None else "; ".join(t for t in (stuck, own) if t)
+    note = c.reason if c.diffs is None else "; ".join(t for t in (stuck, own, c.caveat) if t)
     out = {"claim": c.claim, "section": c.section, "direction": c.direction, "unit": c.unit,
            "paper": c.paper, "source": c.source, "no_paper": c.no_paper, "margin": c.margin, "data": c.data,
            "verdict": v,

@@ -57,7 +57,7 @@ def scan(variants: dict, scale: str = "book", device="cpu") -> dict:
                           **{s: 100 * res[s][0]["f1"] for s in BASELINES}, "seconds": time.perf_counter() - t0}
             print(name, {s: round(rows[name][s], 1) for s in BASELINES}, flush=True)
     return {"scale": scale, "calibrated_values": calib["values"], "sizes": calib["sizes"],
-            "paper": {"TS audio-only": 57.3, "TS video-only": 47.3, "AV one-stream": 55.3}, "rows": rows}
+            "paper": {s: X.PAPER_TABLE1[s][0] for s in BASELINES}, "rows": rows}
 
 
 def main(argv=None):

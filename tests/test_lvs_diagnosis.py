@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from avlib.experiments.lvs_diagnosis import batch_shares, cell_ranking_auc, hard_weighted_loss, negative_shares
+from avlib.experiments.lvs_diagnosis import batch_shares, cell_ranking_auc, grid_cover, negative_shares
 from avlib.models.lvs import METHODS, correspondence, feature_lvs, lvs_logits, lvs_loss
 
 
@@ -91,22 +91,31 @@ def test_batch_shares_clear_errors():
         batch_shares(model, split, METHODS["lvs"], batch_size=64)
 
 
-def test_hard_weighted_loss_is_the_loss_with_the_hard_logit_raised_by_log_w():
+def test_hard_weight_raises_the_hard_logit_by_log_w():
     g = torch.Generator().manual_seed(1)
     V = F.normalize(torch.randn(5, 4, 3, 3, generator=g), dim=1)
     A = F.normalize(torch.randn(5, 4, generator=g), dim=1)
     cfg = METHODS["lvs"]
-    assert torch.equal(hard_weighted_loss(V, A, cfg, 1.0), lvs_loss(V, A, cfg))       # w = 1: the loss itself
+    assert torch.equal(lvs_loss(V, A, replace(cfg, hard_weight=1.0)), lvs_loss(V, A, cfg))   # w = 1: the loss itself
     logits = lvs_logits(correspondence(A, V), cfg)
-    for w in (4.0, 64.0):
+    weighted = {w: lvs_loss(V, A, replace(cfg, hard_weight=w)) for w in (4.0, 64.0)}
+    for w, loss in weighted.items():
         p = torch.softmax(logits, 1)
         expect = -torch.log(p[:, 0] / (1 + (w - 1) * p[:, -1])).mean()               # exp(N_hard) counted w times
-        assert float(hard_weighted_loss(V, A, cfg, w)) == pytest.approx(float(expect), rel=1e-5)
-    assert hard_weighted_loss(V, A, cfg, 64.0) > hard_weighted_loss(V, A, cfg, 4.0) > lvs_loss(V, A, cfg)
+        assert float(loss) == pytest.approx(float(expect), rel=1e-5)
+    assert weighted[64.0] > weighted[4.0] > lvs_loss(V, A, cfg)
     with pytest.raises(ValueError, match="positive"):
-        hard_weighted_loss(V, A, cfg, 0.0)
+        replace(cfg, hard_weight=0.0)
     with pytest.raises(ValueError, match="hard_negatives=True"):
-        hard_weighted_loss(V, A, METHODS["no_hard_negatives"], 4.0)
+        replace(METHODS["no_hard_negatives"], hard_weight=4.0)
+
+
+def test_grid_cover_by_hand():
+    mask = torch.zeros(1, 4, 4, dtype=torch.bool)
+    mask[0, :2, :1] = True                                    # half of the top-left 2×2 cell
+    mask[0, 2:, 2:] = True                                    # all of the bottom-right one
+    assert torch.equal(grid_cover(mask, (2, 2)), torch.tensor([[[0.5, 0.0], [0.0, 1.0]]]))
+    assert grid_cover(mask, (3, 3)).shape == (1, 3, 3)        # cells of unequal size
 
 
 def test_the_runner_trains_and_caches_the_weighted_loss_apart(tmp_path, monkeypatch):

@@ -48,6 +48,26 @@ def test_summary_and_load_round_trip(tmp_path):
     assert list(loaded["chapter"]) == ["mil"] * 3 and list(loaded["status"]) == ["within", "above", "above"]
 
 
+def test_a_baseline_outside_the_band_is_a_caveat_shown_whatever_the_verdict():
+    rows = op.records([op.Reference("OTS", "mosaics", "CIoU", 3.7, [26.0, 27.0]),
+                       op.Reference("OTS", "duets", "CIoU", 13.2, [14.0]),
+                       op.Reference("Att", "duets", "CIoU", 21.5, [1.0, 2.0])])
+    assert op.baseline_caveat(rows, "OTS", "duets") == ""                       # within ±5 of 13.2
+    assert op.baseline_caveat(rows, "absent") == ""
+    text = op.baseline_caveat(rows, "OTS", "mosaics", "CIoU")
+    assert text == ("the OTS baseline (mosaics, CIoU) sits above the paper's band (26.5 against 3.7; "
+                    "operating point): a stronger baseline than the paper's")
+    assert "below the paper's band (1.5 against 21.5, at its floor" in op.baseline_caveat(rows, "Att")
+    assert "a weaker baseline" in op.baseline_caveat(rows, "Att")
+    with pytest.raises(ValueError, match="name the test"):
+        op.baseline_caveat(rows, "OTS")
+    d = [5.0, 6.0, 7.0]                                          # reproduced: the own note goes, the caveat stays
+    kept = row(Claim("c", "s", d, note="why it failed", caveat=text))
+    assert kept["verdict"] == "reproduced" and kept["note"] == text
+    failed = row(Claim("c", "s", [-x for x in d], note="why it failed", caveat=text))
+    assert failed["verdict"] == "contradicted" and failed["note"] == f"why it failed; {text}"
+
+
 def test_headroom_needs_room_in_the_claimed_direction():
     F1 = (0, 100)
     # the side the paper says is lower already at the ceiling: the difference is squashed

@@ -10,7 +10,7 @@ import avlib.train
 from avlib.experiments import psp as ex
 from avlib.losses import avps_loss, avps_similarity, avps_target, fully_loss, segment_ce, weak_bce, weak_labels
 from avlib.models.avel import avel
-from avlib.scorecard import summarize
+from avlib.summary import summarize
 from avlib.models.psp import PSP, AVELocalizer, PSPConfig, prune_connections
 
 BETA = torch.tensor([[2.0, 1.0, -1.0],

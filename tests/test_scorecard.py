@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from avlib.scorecard import Claim, interval, mean_std, paired, scorecard, select, summarize, totals, verdict
+from avlib.scorecard import Claim, interval, paired, scorecard, select, totals, verdict
+from avlib.summary import mean_std, summarize
 
 
 def test_interval_matches_the_t_formula_by_hand():

@@ -23,6 +23,17 @@ def test_dependencies_follow_imports_transitively():
     assert "models/lvs.py" in dependencies("avlib.experiments.dsol")  # imported inside a function body too
 
 
+def test_no_runner_carries_the_verdict_rule_or_the_chapters_diagnoses_in_its_cache_key():
+    """Judging claims, rendering them and measuring trained models change no trained model: a change to
+    the scorecard, its readings, the seed rule, the operating-point table or the LVS diagnosis retrains
+    nothing (a runner formats its seeds with avlib.summary)."""
+    judged = {"scorecard.py", "readings.py", "seed_rule.py", "scorecard_view.py", "operating_point.py",
+              "experiments/lvs_diagnosis.py"}
+    for runner in ("mil", "psp", "lvs", "dsol"):
+        assert not judged & set(dependencies(f"avlib.experiments.{runner}")), runner
+    assert "summary.py" in dependencies("avlib.experiments.dsol")
+
+
 def _toy_key(root, tmp_path, calls):
     def train(model):
         calls.append(1)

@@ -25,7 +25,7 @@ from ..models import dsol_train as T
 from ..models.dsol_baselines import BaselineNet, LVSBaseline
 from ..models.encoders import VisualEncoder
 from ..repro import resolve_device
-from ..scorecard import mean_std
+from ..summary import mean_std
 from ..sources import dependencies
 from ..train import batches, train_or_load
 from ..workers import default_workers, run_jobs
@@ -275,7 +275,7 @@ def run_rows(rows: dict, seeds, fn, device=None, workers: int | None = None) -> 
 
 
 def summarise(df: pd.DataFrame, metrics, percent=True, order=None) -> pd.DataFrame:
-    """Mean ± std over seeds per row (:func:`avlib.scorecard.mean_std`; metrics ×100 when
+    """Mean ± std over seeds per row (:func:`avlib.summary.mean_std`; metrics ×100 when
     ``percent``, NMI kept as a fraction)."""
     rows = order or list(dict.fromkeys(df["row"]))
     out = {}

@@ -6,11 +6,11 @@
   (frozen-feature maps, or frames and spectrograms for the ResNet backbone) and, for test
   splits, the ground-truth maps and the silent objects' pixels.
 - :func:`real_split` — the same structure from the real VGG-SS / Flickr-SoundNet test files.
-- :func:`train_one` — train-or-load one model (method × training split × seed × overrides; the
-  override ``hard_weight`` weights the hard negative, :func:`avlib.experiments.lvs_diagnosis.hard_weighted_loss`).
+- :func:`train_one` — train-or-load one model (method × training split × seed × overrides of the
+  loss settings, e.g. ``hard_weight``, the chapter's diagnosis: :class:`avlib.models.lvs.LVSLossConfig`).
 - :func:`evaluate` — cIoU (success at 0.5), AUC and the false-positive measures on a test split.
 - :func:`run_grid` — many rows of (method, training split, seed, overrides) × test splits → a
-  tidy DataFrame; :func:`mean_std` formats it as "mean ± std" over seeds.
+  tidy DataFrame; :func:`avlib.summary.mean_std_table` formats it as "mean ± std" over seeds.
 
 Backbones: ``"features"`` (book and smoke scale) trains projection heads on the frozen
 world-pretrained encoders of :mod:`avlib.features` (a 7×7×128 map and a 128-d audio vector);
@@ -31,13 +31,12 @@ import torch
 
 from ..audio import IMAGE_MEAN, IMAGE_STD
 from ..metrics.localization import consensus_mask, evaluate_maps, resize_maps, union_mask
-from ..models.lvs import feature_lvs, heatmaps, method_config, resnet_lvs
+from ..models.lvs import feature_lvs, heatmaps, lvs_loss, method_config, resnet_lvs
 from ..models.resnet import AudioResNet18
 from ..repro import pick
 from ..train import DEFAULT_CACHE, atomic_save, fit, train_or_load
 from ..sources import dependencies
 from ..world import SingleSource
-from .lvs_diagnosis import hard_weighted_loss
 
 #: the avlib files this runner imports, transitively: the cache key of its models
 MODULES = dependencies(__name__)
@@ -303,9 +302,7 @@ def train_one(method: str, split: dict, seed: int, cfg: dict, device, overrides:
     if select == "val" and val is None:
         raise ValueError("selection='val' keeps the best validation step: pass a val split "
                          "(world_split('val', ...)), or set cfg['selection'] = 'last'")
-    overrides = dict(overrides or {})
-    hard_weight = float(overrides.pop("hard_weight", 1.0))   # the diagnosis's intervention (lvs_diagnosis)
-    loss_cfg = method_config(method, **overrides)
+    loss_cfg = method_config(method, **(overrides or {}))
     bs = min(cfg["batch_size"], split["n"])
     per_epoch = max(1, split["n"] // bs)
     epochs = max(1, math.ceil(cfg["steps"] / per_epoch))
@@ -314,8 +311,6 @@ def train_one(method: str, split: dict, seed: int, cfg: dict, device, overrides:
                "width": cfg["width"], "layer3_stride": cfg["layer3_stride"], "seed": seed}
     if val is not None:
         key_cfg.update(val=val["key"], val_every=cfg["val_every"], selection=select)
-    if hard_weight != 1.0:
-        key_cfg["hard_weight"] = hard_weight
     V, A = split["visual"], split["audio"]
     curve, trained, best = [], {}, {"ciou": -1.0, "step": None, "state": None}
 
@@ -339,7 +334,7 @@ def train_one(method: str, split: dict, seed: int, cfg: dict, device, overrides:
             record(epoch * per_epoch + k + 1)           # resumed after fit's step on this batch
 
     def loss_fn(model, batch):
-        return hard_weighted_loss(*model(*_prep(batch, cfg["backbone"])), loss_cfg, hard_weight)
+        return lvs_loss(*model(*_prep(batch, cfg["backbone"])), loss_cfg)
 
     def train(model):
         trained["model"] = model

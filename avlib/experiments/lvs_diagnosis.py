@@ -9,36 +9,20 @@ receives is ``p_hard / (1 − p_pos)``: the measure of how much the term can mov
 - :func:`negative_shares` — per row of a logit matrix: that share, whether the hard negative is
   the hardest negative, and its margin over the mean other-clip negative (in cosine units).
 - :func:`batch_shares` — the same over a model's training batches (no gradients, fixed batches).
+- :func:`grid_cover` — how much of each cell of a map's grid a pixel mask covers.
 - :func:`cell_ranking_auc` — per image, how well a map ranks the source's cells above the other
   cells (or above the silent objects' cells): the part of localization a hard negative could change.
-- :func:`hard_weighted_loss` — the intervention: the LVS loss with the hard negative's soft-max
-  weight multiplied by ``w`` (its logit raised by log w); ``w = 1`` is the loss itself. The LVS
-  runner trains it for ``overrides={"hard_weight": w}`` (:func:`avlib.experiments.lvs.train_one`).
+
+The intervention, the hard negative counted ``w`` times in the soft-max, is a setting of the loss
+(:attr:`avlib.models.lvs.LVSLossConfig.hard_weight`) that the LVS runner trains through its overrides.
 """
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..models.lvs import LVSLossConfig, correspondence, lvs_logits, lvs_loss
-
-
-def hard_weighted_loss(V: torch.Tensor, A: torch.Tensor, cfg: LVSLossConfig, hard_weight: float = 1.0) -> torch.Tensor:
-    """:func:`avlib.models.lvs.lvs_loss` with the own image's hard negative counted ``hard_weight`` times:
-    ``exp(N_hard)`` becomes ``w · exp(N_hard)`` in the soft-max, so its share of the gradient on the
-    negatives grows about ``w``-fold while it is small. ``hard_weight = 1`` returns ``lvs_loss`` itself."""
-    if not hard_weight > 0:
-        raise ValueError(f"hard_weight must be positive, got {hard_weight}")
-    if hard_weight == 1.0:
-        return lvs_loss(V, A, cfg)
-    if not cfg.hard_negatives:
-        raise ValueError("hard_weight needs a loss with hard negatives (hard_negatives=True)")
-    logits = lvs_logits(correspondence(A, V), cfg)
-    logits = torch.cat([logits[:, :-1], logits[:, -1:] + math.log(hard_weight)], 1)
-    return F.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long, device=logits.device))
+from ..models.lvs import LVSLossConfig, correspondence, lvs_logits
 
 
 def negative_shares(logits: torch.Tensor, temperature: float) -> dict:
@@ -84,6 +68,12 @@ def batch_shares(model, split: dict, loss_cfg: LVSLossConfig, batch_size: int = 
             "margin": float(cat["margin"].mean())}
 
 
+def grid_cover(mask: torch.Tensor, grid) -> torch.Tensor:
+    """The fraction of each cell of a ``grid = (h, w)`` that ``mask (N, S, S)`` (bool, pixels) covers:
+    ``(N, h, w)`` in [0, 1] (adaptive average pooling; cells of unequal size where ``S`` is no multiple)."""
+    return F.adaptive_avg_pool2d(mask.float()[:, None], tuple(grid))[:, 0]
+
+
 def cell_ranking_auc(maps: torch.Tensor, gt: torch.Tensor, against: torch.Tensor | None = None,
                      cover: float = 0.5) -> float:
     """Mean per-image AUC of a map's cells: source cells above the others (ties count one half).
@@ -94,9 +84,8 @@ def cell_ranking_auc(maps: torch.Tensor, gt: torch.Tensor, against: torch.Tensor
     negative). Images without both kinds of cells are left out; NaN when none has both.
     """
     grid = tuple(maps.shape[-2:])
-    pool = lambda m: F.adaptive_avg_pool2d(m.float()[:, None], grid)[:, 0].flatten(1)   # noqa: E731
-    src = pool(gt > 0)
-    neg = pool(against) if against is not None else 1.0 - src
+    src = grid_cover(gt > 0, grid).flatten(1)
+    neg = grid_cover(against, grid).flatten(1) if against is not None else 1.0 - src
     aucs = []
     for m, s, n in zip(maps.flatten(1), src, neg):
         pos, other = m[s >= cover], m[(n >= cover) & (s < cover)]

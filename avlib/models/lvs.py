@@ -66,6 +66,7 @@ class LVSLossConfig:
     other_orientation: str = "image"  # "image": image i vs other audios (official code); "audio": the paper's S_{i→j}
     self_pair: str = "mask"         # "mask" (avlib, a deviation) or "times_minus_99" (official code)
     attention_temperature: float = 0.03
+    hard_weight: float = 1.0        # exp(N_hard) counted w times in the soft-max (logit + log w); 1: the paper's
 
     def __post_init__(self):
         if self.pool not in ("trimap", "attention"):
@@ -77,6 +78,10 @@ class LVSLossConfig:
                              "'audio' (paper)")
         if self.self_pair not in ("mask", "times_minus_99"):
             raise ValueError(f"unknown self_pair {self.self_pair!r}; valid: 'mask', 'times_minus_99' (official)")
+        if not self.hard_weight > 0:
+            raise ValueError(f"hard_weight must be positive, got {self.hard_weight}")
+        if self.hard_weight != 1.0 and not self.hard_negatives:
+            raise ValueError("hard_weight needs a loss with hard negatives (hard_negatives=True)")
         if self.trimap and self.eps_p < self.eps_n:
             raise ValueError(f"the tri-map needs eps_p >= eps_n, got {self.eps_p} < {self.eps_n}")
 
@@ -172,6 +177,8 @@ def lvs_logits(S: torch.Tensor, cfg: LVSLossConfig = LVSLossConfig()) -> torch.T
     columns (``self_pair="mask"``) or B (``"times_minus_99"``, the own pair × −99). The
     other-clip negatives of row i are image i with the other clips' audio (``"image"``,
     official) or audio i with the other images (``"audio"``, paper); see the module docstring.
+    ``hard_weight`` w ≠ 1 raises the hard logit by ``log w`` (the LVS chapter's intervention: the hard
+    negative's share of the gradient on the negatives grows about w-fold while it is small).
     """
     B = S.shape[0]
     eye = torch.eye(B, dtype=torch.bool, device=S.device)
@@ -196,7 +203,10 @@ def lvs_logits(S: torch.Tensor, cfg: LVSLossConfig = LVSLossConfig()) -> torch.T
     if cfg.hard_negatives:
         own = S[torch.arange(B), torch.arange(B)]                # S_{i→i}
         parts.append(_weighted_mean(own, F.logsigmoid(-(own - eps_n) / cfg.tau))[:, None])  # N_i, 1 − m̂_n
-    return torch.cat(parts, 1) / cfg.temperature
+    logits = torch.cat(parts, 1) / cfg.temperature
+    if cfg.hard_weight != 1.0:
+        logits = torch.cat([logits[:, :-1], logits[:, -1:] + math.log(cfg.hard_weight)], 1)
+    return logits
 
 
 def lvs_loss(V: torch.Tensor, A: torch.Tensor, cfg: LVSLossConfig = LVSLossConfig()) -> torch.Tensor:
