@@ -35,7 +35,14 @@ VARIANTS = {"calibrated": {}, "max_shift 8 (default 4)": {"max_shift": 8}, "max_
             "labels_per_clip 2-4 (default 1-3)": {"labels_per_clip": (2, 4)},
             # p_silent lowers video-only too; a lower p_visual_missing gives video back what it takes
             "p_silent 0.9, p_visual_missing 0.3": {"p_silent": 0.9, "p_visual_missing": 0.3},
-            "p_silent 0.9, p_visual_missing 0.15": {"p_silent": 0.9, "p_visual_missing": 0.15}}
+            "p_silent 0.9, p_visual_missing 0.15": {"p_silent": 0.9, "p_visual_missing": 0.15},
+            # knobs aimed at the one-stream's soft maximum over proposals rather than at a modality's strength
+            "scale 0.12-0.25 (default 0.22-0.42)": {"scale": (0.12, 0.25)},
+            "pixel_noise 0.2 (default 0.05)": {"pixel_noise": 0.2},
+            "jitter_px 12 (default 4)": {"jitter_px": 12},
+            "background plain (default photo)": {"background": "plain"},
+            "p_silent 0.9, p_visual_missing 0.3, scale 0.12-0.25": {"p_silent": 0.9, "p_visual_missing": 0.3,
+                                                                     "scale": (0.12, 0.25)}}
 
 
 def scan(variants: dict, scale: str = "book", device="cpu") -> dict:
