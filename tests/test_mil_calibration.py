@@ -21,7 +21,7 @@ def fake_world(monkeypatch):
     def extract_features(task, encoders, cfg, cache_dir, desc=None):
         return task
 
-    def run_grid(feats, cfg, systems, seeds, cache_dir, keep, device):
+    def run_grid(feats, cfg, systems, seeds, cache_dir, keep, device, workers=None):
         k = feats["test"]
         snr = k.get("snr_db", (0.0, 10.0))[0]
         missing = k.get("p_visual_missing", 0.15)

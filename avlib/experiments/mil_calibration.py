@@ -49,6 +49,18 @@ def calibration_key(cfg: dict, encoders_key: str, tolerances: dict) -> str:
                        "enc": encoders_key}, MODULES)
 
 
+def baseline_f1(ccfg: dict, encoders, knobs: dict, systems, cache_dir, device="cpu", workers: int | None = None,
+                progress: bool = True) -> dict:
+    """One calibration step: test micro F1 (%) of ``systems`` (seed 0) on train / val / test worlds rendered
+    at the settings ``ccfg`` (:func:`search_settings`) with the world keyword arguments ``knobs``."""
+    splits = make_splits(ccfg, None, **knobs)
+    feats = {s: extract_features(t, encoders, ccfg, cache_dir, desc=f"calibration features {s}" if progress else False)
+             for s, t in splits.items()}
+    res = run_grid(feats, ccfg, systems=list(systems), seeds=[0], cache_dir=cache_dir, keep=("", -1), device=device,
+                   workers=workers)["results"]
+    return {name: 100 * res[name][0]["f1"] for name in systems}
+
+
 def calibrate_world(cfg: dict, encoders, tolerances: dict, device="cpu", cache_dir=None) -> dict:
     """Bisect the world's audio SNR and off-screen rate until the TS audio-only and TS video-only
     baselines land on the paper's Table 1 F1; cached by the settings and the source.
@@ -70,12 +82,7 @@ def calibrate_world(cfg: dict, encoders, tolerances: dict, device="cpu", cache_d
         return {**out, "knobs": world_knobs(out["values"])}  # tuples, as a fresh search returns them
 
     def evaluate(values, knobs=None):
-        splits = make_splits(ccfg, None, **(world_knobs(values) if knobs is None else knobs))
-        feats = {s: extract_features(t, encoders, ccfg, cache_dir, desc=f"calibration features {s}")
-                 for s, t in splits.items()}
-        res = run_grid(feats, ccfg, systems=list(targets), seeds=[0], cache_dir=cache_dir, keep=("", -1),
-                       device=device)["results"]
-        return {name: 100 * res[name][0]["f1"] for name in targets}
+        return baseline_f1(ccfg, encoders, world_knobs(values) if knobs is None else knobs, targets, cache_dir, device)
 
     from ..world.multilabel import MultilabelConfig
     base = MultilabelConfig()
