@@ -5,8 +5,9 @@ world puts the paper's **baselines** where the paper had them. Each chapter list
 rows (:class:`Reference`: a baseline or the method, a test set, a measure, the paper's number
 and our per-seed numbers) and shows :func:`operating_table` before its experiments are judged.
 
-- **Tolerance** (:func:`tolerance`): ``max(5 % of the measure's range, 15 % of the paper's
-  value)``, the issue's "±5 points or ±15 % relative", whichever is wider.
+- **Tolerance** (:func:`tolerance`, :func:`band`): ``max(5 % of the measure's range, 15 % of the paper's
+  value)``, the issue's "±5 points or ±15 % relative", whichever is wider; :func:`target_tolerances`
+  gives it for a calibration's targets.
 - **Status** (:func:`status`): *within*, *above* or *below* the tolerance band.
 - **Bound** (:func:`avlib.scorecard.at_bound`): *ceiling* at ≥ 97 % of the range, *floor* at ≤ 3 % of it (the same
   :data:`avlib.scorecard.ROOM` that marks claims without room to move).
@@ -64,10 +65,21 @@ class Reference:
         return float(np.mean(self.ours))
 
 
+def band(paper: float, bounds: tuple = (0.0, 100.0)) -> float:
+    """The half-width of the accepted band around a paper's value on a measure with these ``bounds``."""
+    lo, hi = bounds
+    return max(TOL_RANGE * (hi - lo), TOL_REL * abs(paper))
+
+
 def tolerance(ref: Reference) -> float:
-    """The half-width of the accepted band around the paper's value."""
-    lo, hi = ref.bounds
-    return max(TOL_RANGE * (hi - lo), TOL_REL * abs(ref.paper))
+    """The half-width of the accepted band around the reference's paper value (:func:`band`)."""
+    return band(ref.paper, ref.bounds)
+
+
+def target_tolerances(targets: dict, bounds: tuple = (0.0, 100.0)) -> dict:
+    """``{baseline: band}`` for a calibration's targets ``{baseline: the paper's value}``: how far from
+    the paper each baseline may land (:mod:`avlib.calibration`)."""
+    return {name: band(paper, bounds) for name, paper in targets.items()}
 
 
 def status(ref: Reference) -> str:

@@ -13,6 +13,9 @@ large replication projects report (Errington et al., eLife 2021; Simonsohn's "sm
   (:func:`seeds_for_power`, from our observed paired standard deviation);
 - for a *reproduced* claim, *smaller* (or *larger*) *than the paper's* when our interval excludes
   the paper's effect.
+
+:func:`verdict_chances` gives the chance of each verdict on a fresh seed set if our mean and spread
+were the truth (the plug-in replication probability): what a verdict-stability check should expect.
 """
 from __future__ import annotations
 
@@ -109,3 +112,49 @@ def readings(mean: float, lo: float | None, hi: float | None, sd: float, n: int,
     elif verdict == "contradicted":
         out["reading"] = "opposite to the paper's direction"
     return out
+
+
+VERDICT_WORDS = ("reproduced", "contradicted", "inconclusive")
+CHANCE_DRAWS = 20000   # Monte-Carlo draws for an equivalence claim (seeded: the same chances every run)
+
+
+def verdict_chances(mean: float, sd: float, n: int, direction: str = ">", margin: float | None = None,
+                    level: float = LEVEL) -> dict:
+    """The chance of each verdict of the book's rule (:func:`avlib.scorecard.verdict`) on ``n`` fresh
+    seeds whose paired differences are normal with this ``mean`` and ``sd`` (plug in ours: the chance
+    that a fresh seed set repeats a verdict). ``{"reproduced": p, "contradicted": p, "inconclusive": p}``.
+
+    A direction (``>``, ``<``): the fresh t statistic is noncentral t with ``n − 1`` degrees of freedom and
+    noncentrality ``mean·√n / sd``; the rule decides when it passes ``±t_crit`` (exact, as in :func:`power`).
+    So a claim whose interval ends exactly at 0 is decided the same way again about half the time.
+    An equivalence claim (``≈``, ``margin``): the fresh mean and sd are drawn (normal; scaled χ²), and the
+    interval must lie inside ``±margin`` (reproduced) or wholly outside it (contradicted); seeded, so the
+    chances are the same on every run. ``sd == 0`` decides with certainty; ``n < 2`` is inconclusive.
+    """
+    if direction not in (">", "<", "≈"):
+        raise ValueError(f"unknown direction {direction!r}")
+    if direction == "≈" and margin is None:
+        raise ValueError("an equivalence claim needs a margin")
+    if sd < 0 or not np.isfinite(sd) or not np.isfinite(mean):
+        raise ValueError(f"mean and sd must be finite, sd ≥ 0; got {mean}, {sd}")
+    out = dict.fromkeys(VERDICT_WORDS, 0.0)
+    if n < 2:
+        return {**out, "inconclusive": 1.0}
+    crit = stats.t.ppf(0.5 + level / 2, n - 1)
+    if direction == "≈":
+        if sd == 0:
+            m, h = np.array([mean]), np.zeros(1)
+        else:
+            rng = np.random.default_rng(0)
+            m = mean + sd / math.sqrt(n) * rng.standard_normal(CHANCE_DRAWS)
+            h = crit * sd * np.sqrt(rng.chisquare(n - 1, CHANCE_DRAWS) / (n - 1)) / math.sqrt(n)
+        inside = float(np.mean((m - h >= -margin) & (m + h <= margin)))
+        outside = float(np.mean((m - h > margin) | (m + h < -margin)))
+        return {"reproduced": inside, "contradicted": outside, "inconclusive": 1.0 - inside - outside}
+    if sd == 0:
+        up, down = float(mean > 0), float(mean < 0)
+    else:
+        nc = mean * math.sqrt(n) / sd
+        up, down = float(stats.nct.sf(crit, n - 1, nc)), float(stats.nct.cdf(-crit, n - 1, nc))
+    yes, no = (up, down) if direction == ">" else (down, up)
+    return {"reproduced": yes, "contradicted": no, "inconclusive": 1.0 - yes - no}

@@ -158,6 +158,17 @@ def verdict(diffs, direction: str = ">", margin: float | None = None) -> str:
     return "inconclusive"
 
 
+def side(mean: float, direction: str = ">", margin: float | None = None):
+    """Where a claim's mean difference lies: its sign (−1, 0 or +1), or for an equivalence claim
+    (``direction="≈"``) ``"inside"`` or ``"outside"`` its ``±margin``. Two runs of a claim whose means
+    lie on the same side can differ in verdict only between a decision and *inconclusive*."""
+    if direction == "≈":
+        if margin is None:
+            raise ValueError("an equivalence claim needs a margin")
+        return "inside" if abs(mean) <= margin else "outside"
+    return int(mean > 0) - int(mean < 0)
+
+
 def at_bound(value: float, bounds: tuple) -> str:
     """``"ceiling"`` / ``"floor"`` when ``value`` lies within :data:`ROOM` of the top / bottom of
     ``bounds = (low, high)``, else ``""``."""

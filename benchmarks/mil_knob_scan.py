@@ -26,7 +26,7 @@ from avlib.calibration import CALIBRATIONS
 from avlib.experiments import mil as X
 from avlib.experiments import mil_calibration
 from avlib.features import pretrained_encoders
-from avlib.operating_point import Reference, tolerance
+from avlib.operating_point import target_tolerances
 
 BASELINES = ("TS audio-only", "TS video-only", "AV one-stream")
 #: one knob at a time, from the calibrated world (``MultilabelConfig`` fields; the splits fix ``skew`` themselves)
@@ -49,7 +49,7 @@ def scan(variants: dict, scale: str = "book", device="cpu") -> dict:
     cfg = X.settings(scale)
     encoders = pretrained_encoders(cfg["encoder_scale"], device)
     targets = CALIBRATIONS["mil"]["targets"]
-    tolerances = {name: tolerance(Reference(name, "test", "F1", t, [t])) for name, t in targets.items()}
+    tolerances = target_tolerances(targets)
     calib = mil_calibration.calibrate_world(cfg, encoders, tolerances, device=device)   # from the cache
     ccfg = mil_calibration.search_settings(cfg)
     rows = {}

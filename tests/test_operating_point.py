@@ -14,6 +14,9 @@ def test_tolerance_is_the_wider_of_5_points_and_15_percent():
     assert op.tolerance(op.Reference("a", "t", "F1", 57.3, [57])) == pytest.approx(8.595)    # 15 % of 57.3
     assert op.tolerance(op.Reference("a", "t", "cIoU", 0.185, [0.2], bounds=(0, 1))) == pytest.approx(0.05)
     assert op.tolerance(op.Reference("a", "t", "cIoU", 0.582, [0.5], bounds=(0, 1))) == pytest.approx(0.0873)
+    # a calibration's targets get the same bands
+    assert op.target_tolerances({"x": 20.0, "y": 57.3}) == pytest.approx({"x": 5.0, "y": 8.595})
+    assert op.target_tolerances({"z": 0.582}, bounds=(0, 1)) == pytest.approx({"z": 0.0873})
 
 
 def test_status_and_bound_by_hand():

@@ -74,3 +74,46 @@ def test_no_room_keeps_the_chapters_note_and_shows_no_ratio():
     r = row(Claim("a", "b", d, paper=0.1, bounds=(0, 1), note="measured on one test set"))
     assert r["verdict"] == "not testable" and r["effect_vs_paper"] is None
     assert r["note"].startswith("no room to move") and r["note"].endswith("; measured on one test set")
+
+
+def _simulated(mean, sd, n, direction, margin=None, sims=3000):
+    from avlib.scorecard import verdict
+    rng = np.random.default_rng(1)
+    words = [verdict(mean + sd * rng.standard_normal(n), direction, margin) for _ in range(sims)]
+    return {w: words.count(w) / sims for w in ("reproduced", "contradicted", "inconclusive")}
+
+
+@pytest.mark.parametrize("mean, sd, n, direction, margin", [
+    (1.0, 1.5, 8, ">", None),     # about half the seed sets decide
+    (-0.4, 1.0, 10, ">", None),   # some decide the other way
+    (0.6, 1.0, 6, "<", None),
+    (0.5, 1.2, 10, "≈", 2.0),     # equivalence: inside, straddling and outside the margin all occur
+])
+def test_verdict_chances_match_the_rule_on_simulated_seeds(mean, sd, n, direction, margin):
+    from avlib.readings import verdict_chances
+    got = verdict_chances(mean, sd, n, direction, margin)
+    assert sum(got.values()) == pytest.approx(1.0)
+    sim = _simulated(mean, sd, n, direction, margin)
+    for w in got:   # 3000 draws: Monte-Carlo SE ≤ 0.009
+        assert got[w] == pytest.approx(sim[w], abs=0.03), (w, got, sim)
+
+
+def test_verdict_chances_hand_worked_cases():
+    from scipy import stats
+    from avlib.readings import verdict_chances
+    # an interval ending exactly at 0 (t statistic = t_crit): a fresh set decides the same way about half the time
+    n, sd = 10, 1.0
+    crit = stats.t.ppf(0.975, n - 1)
+    edge = verdict_chances(crit * sd / np.sqrt(n), sd, n)
+    assert 0.45 < edge["reproduced"] < 0.55 and edge["contradicted"] < 0.001
+    # no spread: the verdict is certain; one seed: never decided
+    assert verdict_chances(0.3, 0.0, 5) == {"reproduced": 1.0, "contradicted": 0.0, "inconclusive": 0.0}
+    assert verdict_chances(-0.3, 0.0, 5, "<")["reproduced"] == 1.0
+    assert verdict_chances(5.0, 1.0, 1)["inconclusive"] == 1.0
+    # direction "<" mirrors ">"
+    a, b = verdict_chances(0.7, 1.0, 7, ">"), verdict_chances(-0.7, 1.0, 7, "<")
+    assert a == pytest.approx(b)
+    with pytest.raises(ValueError, match="margin"):
+        verdict_chances(0.0, 1.0, 5, "≈")
+    with pytest.raises(ValueError, match="direction"):
+        verdict_chances(0.0, 1.0, 5, "=")

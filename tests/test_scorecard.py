@@ -105,3 +105,13 @@ def test_the_reader_table_shows_no_nan_and_digits_follow_the_scale():
     assert list(view["claim"][:2]) == ["a beats b (>)", "a ≈ b (≈ ±3)"]
     assert view["ours, mean [95 % CI]"][2].startswith("-0.0030 [") and view["ours, mean [95 % CI]"][4] == ""
     assert view["ours / paper"][0] == "1.00 [-0.24, 2.24]" and view["ours / paper"][3] == ""
+
+
+def test_side_is_the_sign_or_the_margin_of_an_equivalence_claim():
+    from avlib.scorecard import side
+    assert side(2.5) == 1 and side(-0.1) == -1 and side(0.0) == 0
+    assert side(-0.1, "<") == -1   # the sign of the mean, whatever the claimed direction
+    assert side(2.9, "≈", margin=3.0) == "inside" and side(-3.0, "≈", margin=3.0) == "inside"
+    assert side(3.1, "≈", margin=3.0) == "outside" and side(-3.5, "≈", margin=3.0) == "outside"
+    with pytest.raises(ValueError, match="margin"):
+        side(1.0, "≈")
