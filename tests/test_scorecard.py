@@ -115,3 +115,22 @@ def test_side_is_the_sign_or_the_margin_of_an_equivalence_claim():
     assert side(3.1, "≈", margin=3.0) == "outside" and side(-3.5, "≈", margin=3.0) == "outside"
     with pytest.raises(ValueError, match="margin"):
         side(1.0, "≈")
+
+
+def test_moved_claims_lists_the_claims_whose_mean_moved_and_says_how():
+    from avlib.scorecard import moved_claims, moves_text
+    a = scorecard([Claim("x", "T1", [1.0, 2.0, 3.0], paper=2.0), Claim("y", "T1", [1.0, 1.0, 1.5]),
+                   Claim("r", "T3", [0.5, 1.0, 1.5], direction="≈", margin=3.0)])
+    b = scorecard([Claim("x", "T1", [-1.0, -0.5, -1.5], paper=2.0), Claim("y", "T1", [1.0, 1.0, 1.5]),
+                   Claim("r", "T3", [0.6, 1.1, 1.6], direction="≈", margin=3.0)])
+    moved = moved_claims(a, b, labels=("short", "long"))
+    assert list(moved.index) == ["x", "r"]            # y did not move
+    assert moved.loc["x", "side changed"] and not moved.loc["r", "side changed"]   # r stays inside its margin
+    assert moved.loc["x", "shift"] == pytest.approx(3.0) and moved.loc["r", "shift"] == pytest.approx(0.1)
+    assert moved.loc["x", "short"].startswith("+2.00 [") and moved.loc["x", "long"].startswith("-1.00 [")
+    text = moves_text(moved)
+    assert "1 mean(s) change side" in text and "x (+2.00" in text and "at most 3.00 (x)" in text
+    assert "for 1 of the 2" in text                   # x moved by more than its interval's half-width (2.48)
+    assert moves_text(moved_claims(a, a)) == "no claim's mean moves"
+    one = moved_claims(scorecard([Claim("x", "T1", [1.0])]), scorecard([Claim("x", "T1", [2.0])]))   # one seed: no interval
+    assert one.loc["x", "shift"] == pytest.approx(1.0) and "no interval" in moves_text(one)
