@@ -169,18 +169,18 @@ def side(mean: float, direction: str = ">", margin: float | None = None):
     return int(mean > 0) - int(mean < 0)
 
 
-def moved_claims(before: pd.DataFrame, after: pd.DataFrame, labels=("before", "after")) -> pd.DataFrame:
+def moved_claims(before: pd.DataFrame, after: pd.DataFrame, labels=("before", "after"), digits: int = 2) -> pd.DataFrame:
     """The claims whose mean difference differs between two :func:`scorecard` tables of the same claims
     (e.g. the pilot with some rows trained for the book's epochs, then trained on): per claim the paper's
     value, each table's ``mean [low, high]`` under ``labels``, the ``shift`` of the mean, the first
-    interval's ``half-width`` and whether the mean changed :func:`side`."""
+    interval's ``half-width`` and whether the mean changed :func:`side`; ``digits`` after the point."""
     b, a = before.set_index("claim"), after.set_index("claim")
     for t in (b, a):   # a claim with fewer than two seeds has no interval (None)
         t[["mean", "ci_low", "ci_high"]] = t[["mean", "ci_low", "ci_high"]].apply(pd.to_numeric)
 
     def text(t, c):
-        ci = f" [{t.ci_low[c]:+.2f}, {t.ci_high[c]:+.2f}]" if pd.notna(t.ci_low[c]) else ""
-        return f"{t['mean'][c]:+.2f}{ci}"
+        ci = f" [{t.ci_low[c]:+.{digits}f}, {t.ci_high[c]:+.{digits}f}]" if pd.notna(t.ci_low[c]) else ""
+        return f"{t['mean'][c]:+.{digits}f}{ci}"
 
     rows = [{"claim": c, "paper": b.paper[c], labels[0]: text(b, c), labels[1]: text(a, c),
              "shift": abs(a["mean"][c] - b["mean"][c]), "half-width": (b.ci_high[c] - b.ci_low[c]) / 2,
@@ -189,9 +189,9 @@ def moved_claims(before: pd.DataFrame, after: pd.DataFrame, labels=("before", "a
     return pd.DataFrame(rows, columns=["claim", "paper", *labels, "shift", "half-width", "side changed"]).set_index("claim")
 
 
-def moves_text(moved: pd.DataFrame) -> str:
+def moves_text(moved: pd.DataFrame, digits: int = 2) -> str:
     """One sentence on a :func:`moved_claims` table: which means changed side, and the largest shift
-    against the intervals' half-widths."""
+    against the intervals' half-widths (``digits`` after the point)."""
     if moved.empty:
         return "no claim's mean moves"
     flips = moved[moved["side changed"]]
@@ -200,7 +200,7 @@ def moves_text(moved: pd.DataFrame) -> str:
              f"{len(flips)} mean(s) change side (of 0; of the margin for an equivalence claim): "
              + "; ".join(f"{c} ({flips.loc[c, first]} → {flips.loc[c, second]})" for c in flips.index))
     wide = moved["shift"] >= moved["half-width"]
-    size = (f"the means move by at most {moved['shift'].max():.2f} ({moved['shift'].idxmax()}), "
+    size = (f"the means move by at most {moved['shift'].max():.{digits}f} ({moved['shift'].idxmax()}), "
             + ("with no interval to compare with (fewer than two seeds)" if moved["half-width"].isna().all() else
                "less than the half-width of every one of their 95 % intervals" if not wide.any() else
                f"by at least their interval's half-width for {int(wide.sum())} of the {len(moved)}"))

@@ -132,5 +132,7 @@ def test_moved_claims_lists_the_claims_whose_mean_moved_and_says_how():
     assert "1 mean(s) change side" in text and "x (+2.00" in text and "at most 3.00 (x)" in text
     assert "for 1 of the 2" in text                   # x moved by more than its interval's half-width (2.48)
     assert moves_text(moved_claims(a, a)) == "no claim's mean moves"
+    fine = moved_claims(a, b, labels=("short", "long"), digits=3)
+    assert fine.loc["x", "short"].startswith("+2.000 [") and "at most 3.000 (x)" in moves_text(fine, digits=3)
     one = moved_claims(scorecard([Claim("x", "T1", [1.0])]), scorecard([Claim("x", "T1", [2.0])]))   # one seed: no interval
     assert one.loc["x", "shift"] == pytest.approx(1.0) and "no interval" in moves_text(one)
