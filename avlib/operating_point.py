@@ -132,4 +132,3 @@ def baseline_caveat(rows: Sequence[dict], row: str, test: str | None = None, mea
     kind = "stronger" if r["status"] == "above" else "weaker"
     return (f"the {row} baseline{where} sits {r['status']} the paper's band ({r['mean']:.3g} against "
             f"{r['paper']:g}{at}; operating point): a {kind} baseline than the paper's")
-

@@ -359,3 +359,32 @@ def test_validation_curve_is_recorded_without_changing_training(tmp_path, monkey
     assert [e for e, _ in curve] == [2, 4, 5]
     b = X.run_baseline({**data, "solo_val": split(8)}, "smoke", "ots", seed=0, splits=(), epochs=2)
     assert [e for e, _ in b["val_curve"]] == [1, 2]
+
+
+def test_a_longer_stage_one_is_the_same_model_until_the_shorter_ones_last_epoch(tmp_path, monkeypatch):
+    """The chapter's trained-on check reads a longer run as the book's model trained further: stage one
+    (with and without alternation) and the baselines must not depend on their total number of epochs
+    before it (no schedule keyed to the last epoch), so the maps after every epoch up to there are equal."""
+    import avlib.train
+    from avlib.experiments import dsol as X
+    monkeypatch.setattr(avlib.train, "DEFAULT_CACHE", tmp_path)
+    real, seen = X._val_recorder, []
+
+    def spy(data, every, last, maps):   # the validation maps after each epoch (continuous: any change shows)
+        record, curve = real(data, every, last, maps)
+        return (lambda epoch: seen.append(maps(data["solo_val"]).detach().clone()) or record(epoch)), curve
+
+    monkeypatch.setattr(X, "_val_recorder", spy)
+    data, split = _tiny_data()
+    data = {**data, "solo_val": split(8)}
+    kw = dict(seed=1, splits=(), emb_dim=8, stage2_epochs=1, batch_size=8, cls_epochs=1)
+    runs = [lambda e, alt=alt: X.run_dsol(data, "smoke", stage1_epochs=e, alternating=alt, **kw) for alt in (True, False)]
+    runs += [lambda e, kind=kind: X.run_baseline(data, "smoke", kind, seed=1, splits=(), epochs=e) for kind in ("ots", "attention")]
+    for fn in runs:
+        seen.clear()
+        fn(2)
+        short = list(seen)
+        seen.clear()
+        fn(4)
+        assert len(short) == 2 and len(seen) == 4 and not torch.equal(seen[0], seen[3])   # it trains
+        assert all(torch.equal(a, b) for a, b in zip(short, seen[:2]))

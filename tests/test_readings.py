@@ -117,3 +117,39 @@ def test_verdict_chances_hand_worked_cases():
         verdict_chances(0.0, 1.0, 5, "≈")
     with pytest.raises(ValueError, match="direction"):
         verdict_chances(0.0, 1.0, 5, "=")
+
+
+def test_verdict_chances_stay_finite_in_the_far_tails():
+    # scipy's noncentral-t cdf is NaN for some large noncentralities (e.g. 37 at 9 degrees of freedom)
+    from avlib.readings import verdict_chances
+    for mean in (-60.0, -12.0, -4.0, 4.0, 12.0, 37.0 / np.sqrt(10), 60.0):
+        for n in (3, 10, 40, 200):
+            got = verdict_chances(mean, 1.0, n)
+            assert all(np.isfinite(v) for v in got.values()) and sum(got.values()) == pytest.approx(1.0), (mean, n, got)
+    assert verdict_chances(37.0 / np.sqrt(10), 1.0, 10)["reproduced"] == 1.0
+
+
+@pytest.mark.parametrize("mean, sd, n, direction, margin", [(1.0, 1.5, 8, ">", None), (0.5, 1.2, 10, "≈", 2.0)])
+def test_verdict_agreement_matches_two_simulated_seed_sets(mean, sd, n, direction, margin):
+    from avlib.readings import verdict_agreement
+    from avlib.scorecard import verdict
+    rng = np.random.default_rng(2)
+    sims = 3000
+    same = sum(verdict(mean + sd * rng.standard_normal(n), direction, margin)
+               == verdict(mean + sd * rng.standard_normal(n), direction, margin) for _ in range(sims))
+    assert verdict_agreement(mean, sd, n, direction, margin) == pytest.approx(same / sims, abs=0.03)
+
+
+def test_verdict_agreement_hand_worked_cases():
+    from scipy import stats
+    from avlib.readings import verdict_agreement
+    # no spread, or one seed (never decided): both sets always agree
+    assert verdict_agreement(0.3, 0.0, 5) == 1.0 and verdict_agreement(5.0, 1.0, 1) == 1.0
+    # no effect: each set is inconclusive with 95 %, either decision with 2.5 %: 0.95² + 2 · 0.025²
+    assert verdict_agreement(0.0, 1.0, 12) == pytest.approx(0.95 ** 2 + 2 * 0.025 ** 2)
+    # an interval ending exactly at 0: decided about half the time, so two sets agree about half the time
+    n = 10
+    edge = verdict_agreement(stats.t.ppf(0.975, n - 1) / np.sqrt(n), 1.0, n)
+    assert 0.45 < edge < 0.55
+    # a large effect: the trough is passed, agreement returns towards 1
+    assert verdict_agreement(0.5, 1.0, 200) > 0.99 > verdict_agreement(0.5, 1.0, 30)
