@@ -54,6 +54,30 @@ def test_the_search_trains_baselines_only_and_steers_by_object_that_sound(monkey
     assert json.loads(next(tmp_path.glob("dsol-calibration-*.json")).read_text())["world_seed"] == DC.SEED_OFFSET
 
 
+def test_the_search_can_train_its_baselines_for_another_length(monkeypatch, tmp_path):
+    """``epochs`` reaches every baseline the search trains and keys its own cache entry (the book's length: None)."""
+    fake_search(monkeypatch)
+    epochs_seen = []
+
+    def run_baseline(data, scale, kind, seed, splits=(), device=None, epochs=None):
+        epochs_seen.append(epochs)
+        return {"iou@0.5": (data["low"] - 0.2) * 4.0 if kind == "ots" else 0.1}
+
+    def run_rows(rows, seeds, fn, device=None, workers=None):
+        return pd.DataFrame([{"row": name, "seed": s, **fn(seed=s, kind=r["kind"], device=device)}
+                             for name, r in rows.items() for s in seeds])
+
+    monkeypatch.setattr(DC, "run_baseline", run_baseline)
+    monkeypatch.setattr(DC, "run_rows", run_rows)
+    tol = {"Object-that-sound, solo": 5.0}
+    long = DC.calibrate_world("book", tol, cache_dir=tmp_path, epochs=200)
+    assert epochs_seen and set(epochs_seen) == {200} and long["epochs"] == 200
+    epochs_seen.clear()
+    book = DC.calibrate_world("book", tol, cache_dir=tmp_path)
+    assert epochs_seen and set(epochs_seen) == {None} and book["epochs"] == D.settings("book")["stage1_epochs"]
+    assert len(list(tmp_path.glob("dsol-calibration-*.json"))) == 2
+
+
 def test_the_search_needs_a_tolerance_for_its_target(tmp_path):
     with pytest.raises(ValueError, match="no tolerance"):
         DC.calibrate_world("smoke", {"Attention, solo": 5.0}, cache_dir=tmp_path)
@@ -97,3 +121,31 @@ def test_the_chapters_data_carry_the_world_knobs(monkeypatch):
 def test_calibration_row_matches_the_module():
     assert DC.CALIBRATION["knobs"] == (DC.KNOB,) and set(DC.TARGETS) <= set(DC.CALIBRATION["targets"])
     assert Cocktail(1, seed=0, **DC.object_scale(0.3)).config.scale == (0.3, 0.55)
+
+
+def test_the_long_calibration_benchmark_runs_end_to_end_at_smoke(tmp_path):
+    """``benchmarks/dsol_long_calibration.py``: both searches, the rows at the long length in the world found,
+    the Table 1/2/5 claims read with the book's rule, and the report the DSOL chapter shows."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "report.json"
+    env = {**os.environ, "AVLIB_CACHE": str(tmp_path / "cache")}
+    subprocess.run([sys.executable, str(root / "benchmarks" / "dsol_long_calibration.py"), "--scale", "smoke",
+                    "--json", str(out)], check=True, env=env, cwd=root, capture_output=True)
+    rep = json.loads(out.read_text())
+    sc = D.settings("smoke")
+    assert rep["epochs"] == sc["probe_epochs"] and rep["book_epochs"] == sc["stage1_epochs"]
+    lo, hi = rep["long_calibration"]["knobs"]["scale"]
+    assert hi - lo == pytest.approx(DC.SCALE_WIDTH) and rep["long_calibration"]["history"]
+    assert set(rep["rows"]) == {"Object-that-sound-style", "Attention-style", "LVS (from the LVS chapter)", "DSOL (ours)",
+                                "DSOL w/o alternating"}
+    assert len(rep["claims"]) == 8
+    for c in rep["claims"]:
+        assert c["rule on these seeds"] in ("reproduced", "contradicted", "inconclusive", "not testable")
+        assert len(c["diffs"]) == len(sc["seeds"]) and c["mean"] == pytest.approx(np.mean(c["diffs"]))
+        expected = "DSOL w/o alternating" if c["claim"].startswith("alternating") else None
+        assert c["worse"] == expected if expected else c["worse"] in {"Object-that-sound-style", "Attention-style",
+                                                                      "LVS (from the LVS chapter)"}

@@ -82,18 +82,22 @@ def solo_data(scale: str, world: dict, encoders) -> dict:
     return data
 
 
-def calibration_key(scale: str, tolerances: dict, encoders_key: str) -> str:
-    """The cache key of a calibration: the search's settings, targets, tolerances, knob, encoders and the source."""
+def calibration_key(scale: str, tolerances: dict, encoders_key: str, epochs: int | None = None) -> str:
+    """The cache key of a calibration: the search's settings, targets, tolerances, knob, encoders, the
+    baselines' epochs (``None``: the scale's stage-one epochs) and the source."""
     knob = {"name": KNOB.name, "measure": KNOB.measure, "low": KNOB.low, "high": KNOB.high, "width": SCALE_WIDTH}
     return config_key({"scale": scale, "search": search_settings(scale), "targets": TARGETS, "reported": REPORTED,
-                       "tolerances": tolerances, "knob": knob, "world_seed": SEED_OFFSET, "enc": encoders_key}, MODULES)
+                       "tolerances": tolerances, "knob": knob, "world_seed": SEED_OFFSET, "enc": encoders_key,
+                       "epochs": epochs}, MODULES)
 
 
-def calibrate_world(scale: str, tolerances: dict, device="cpu", cache_dir=None, workers: int | None = None) -> dict:
+def calibrate_world(scale: str, tolerances: dict, device="cpu", cache_dir=None, workers: int | None = None,
+                    epochs: int | None = None) -> dict:
     """Bisect the object scale until Object-that-sound-style lands on the paper's Table 1; cached.
 
     Each step renders the solo splits of a world with the midpoint's object scale, trains both
-    baselines with the search's seeds for the scale's stage-one epochs (:func:`run_baseline`, in
+    baselines with the search's seeds for ``epochs`` (``None``: the scale's stage-one epochs; the
+    calibration at another training length, ``benchmarks/dsol_long_calibration.py``) (:func:`run_baseline`, in
     ``workers`` processes) and measures test IoU@0.5 (%); the world's defaults are measured first
     (``default``). Returns the chosen ``knobs`` (``cocktail`` keyword arguments), ``values``, the
     search ``history`` (one row per step, Attention included), ``default``, ``targets`` and ``tolerances``.
@@ -105,7 +109,7 @@ def calibrate_world(scale: str, tolerances: dict, device="cpu", cache_dir=None, 
     search = search_settings(scale)
     cache_dir = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE
     encoders = pretrained_encoders(settings(scale)["encoder_scale"], device)
-    path = cache_dir / f"dsol-calibration-{calibration_key(scale, tolerances, encoders.key)}.json"
+    path = cache_dir / f"dsol-calibration-{calibration_key(scale, tolerances, encoders.key, epochs)}.json"
     if path.exists():
         out = json.loads(path.read_text())
         return {**out, "knobs": object_scale(out["values"][KNOB.name])}   # tuples, as a fresh search returns them
@@ -114,13 +118,14 @@ def calibrate_world(scale: str, tolerances: dict, device="cpu", cache_dir=None, 
         data = solo_data(scale, object_scale(values[KNOB.name]), encoders)
         rows = {name: {"kind": kind} for name, kind in BASELINES.items()}
         runs = run_rows(rows, search["seeds"], lambda seed, kind, device: run_baseline(
-            data, scale, kind, seed, splits=(), device=device), device=device, workers=workers)
+            data, scale, kind, seed, splits=(), device=device, epochs=epochs), device=device, workers=workers)
         return {name: float(100 * np.mean(runs.loc[runs.row == name, "iou@0.5"])) for name in BASELINES}
 
     default = {**default_values(), **evaluate(default_values())}
     values, history = bisect_knobs(evaluate, (KNOB,), TARGETS, tolerances, steps=search["steps"])
     out = {"knobs": object_scale(values[KNOB.name]), "values": values, "history": history, "default": default,
-           "targets": TARGETS, "reported": REPORTED, "tolerances": tolerances, "world_seed": SEED_OFFSET}
+           "targets": TARGETS, "reported": REPORTED, "tolerances": tolerances, "world_seed": SEED_OFFSET,
+           "epochs": epochs or settings(scale)["stage1_epochs"]}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1))
     return out
