@@ -167,7 +167,9 @@ def verdict_agreement(mean: float, sd: float, n: int, direction: str = ">", marg
     differences are normal with this ``mean`` and ``sd``: ``Σ_v p_v²`` over the chances of
     :func:`verdict_chances` (the two sets are independent). Unlike the chance of repeating one committed
     verdict, it does not condition on which verdict the first set gave, so it can be projected to other
-    ``n``: it tends to 1 as ``n`` grows, but passes through a trough where the rule decides the claim
-    about half the time (a small true effect at a moderate ``n``).
+    ``n``. For a non-zero effect it tends to 1 as ``n`` grows, after a trough where the rule decides the
+    claim about half the time (the smaller the effect against its spread, the later the trough); for no
+    effect at all it stays at ``0.95² + 2 · 0.025² ≈ 0.904`` at every ``n`` (both sets inconclusive, or
+    both deciding alike by chance).
     """
     return float(sum(p * p for p in verdict_chances(mean, sd, n, direction, margin, level).values()))
