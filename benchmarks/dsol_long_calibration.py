@@ -25,14 +25,13 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from avlib.experiments import dsol as X
 from avlib.experiments import dsol_calibration as DC
 from avlib.operating_point import target_tolerances
 from avlib.repro import resolve_device
-from avlib.scorecard import Claim, interval, paired, scorecard
+from avlib.scorecard import Claim, paired, scorecard
 
 BASELINES = {"Object-that-sound-style": {"kind": "ots"}, "Attention-style": {"kind": "attention"},
              "LVS (from the LVS chapter)": {"kind": "lvs"}}
@@ -68,10 +67,10 @@ def read_claims(runs: pd.DataFrame) -> list[dict]:
     for claim, better, worse, metric in CLAIMS:
         worse = worse or str(base_means[metric].idxmax())   # the strongest baseline on the metric, in this world
         d = paired(runs, {"row": better}, {"row": worse}, metric, scale=1 if metric == "nmi" else 100)
-        m, lo, hi = interval(d)
-        word = scorecard([Claim(claim, "", d, bounds=(0, 1) if metric == "nmi" else (0, 100))]).verdict.iloc[0]
-        out.append({"claim": claim, "better": better, "worse": worse, "metric": metric, "mean": m,
-                    "low": lo if np.isfinite(lo) else None, "high": hi if np.isfinite(hi) else None, "rule on these seeds": word, "diffs": d.tolist()})
+        r = scorecard([Claim(claim, "", d, bounds=(0, 1) if metric == "nmi" else (0, 100))]).iloc[0]
+        out.append({"claim": claim, "better": better, "worse": worse, "metric": metric, "mean": float(r["mean"]),
+                    "low": None if pd.isna(r.ci_low) else float(r.ci_low), "high": None if pd.isna(r.ci_high) else float(r.ci_high),
+                    "rule on these seeds": r.verdict, "diffs": d.tolist()})
     return out
 
 
