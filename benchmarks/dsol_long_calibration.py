@@ -15,14 +15,14 @@ difference, its 95 % interval and what the book's rule would say on these seeds 
 reading of the direction beside the chapter's, not a verdict of the book.
 
 Models and the calibration go to the book's cache, keyed by the world and the epochs (a re-run loads
-them). Writes ``results/dsol-long-calibration-<scale>.json``, which the DSOL chapter shows.
+them). Writes ``results/dsol-long-calibration-<scale>.json`` (with the provenance of the code and environment
+that made it), which the DSOL chapter shows.
 """
 from __future__ import annotations
 
 import argparse
 import functools
 import json
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -30,7 +30,7 @@ import pandas as pd
 from avlib.experiments import dsol as X
 from avlib.experiments import dsol_calibration as DC
 from avlib.operating_point import target_tolerances
-from avlib.repro import resolve_device
+from avlib.repro import Timer, provenance, resolve_device
 from avlib.scorecard import Claim, paired, scorecard
 
 BASELINES = {"Object-that-sound-style": {"kind": "ots"}, "Attention-style": {"kind": "attention"},
@@ -81,7 +81,7 @@ def main(argv=None) -> dict:
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", default=None, help="output (default results/dsol-long-calibration-<scale>.json)")
     args = p.parse_args(argv)
-    t0 = time.perf_counter()
+    timer = Timer()
     device = resolve_device(args.device)
     sc = X.settings(args.scale)
     epochs = args.epochs or sc["probe_epochs"]
@@ -100,7 +100,8 @@ def main(argv=None) -> dict:
                                 "default": long["default"]},
            "rows": {r: {m: None if pd.isna(v) else float(v) if m == "nmi" else 100 * float(v) for m, v in row.items()}
                     for r, row in means.iterrows()},
-           "claims": read_claims(runs), "minutes": (time.perf_counter() - t0) / 60}
+           "claims": read_claims(runs), "minutes": timer.elapsed / 60,
+           "provenance": provenance(args.scale, device, sc["seeds"], timer)}   # the code, environment and date it came from
     path = Path(args.json or Path(__file__).resolve().parents[1] / "results" / f"dsol-long-calibration-{args.scale}.json")
     path.write_text(json.dumps(out, indent=1) + "\n")
     for c in out["claims"]:

@@ -301,6 +301,31 @@ def test_runners_accept_a_device(tmp_path, monkeypatch):
     assert 0 <= b["auc"] <= 1
 
 
+def test_a_cached_baseline_is_the_model_run_baseline_trained(tmp_path, monkeypatch):
+    """``dsol_cache.cached_baseline`` loads the model behind a ``run_baseline`` call (its maps score what the
+    call reported), picks the seed and length asked for among several cached ones, and trains nothing."""
+    import avlib.train
+    from avlib.experiments import dsol as X
+    from avlib.experiments.dsol_cache import cached_baseline
+    monkeypatch.setattr(avlib.train, "DEFAULT_CACHE", tmp_path)
+    data, _ = _tiny_data()
+    test = data["solo_test"]
+    for kind in ("ots", "attention"):
+        runs = {(s, e): X.run_baseline(data, "smoke", kind, seed=s, splits=(), epochs=e) for s in (3, 4) for e in (1, 2)}
+        for (s, e), r in runs.items():
+            model = cached_baseline(data, "smoke", kind, s, epochs=e)
+            got = X.eval_single(model.maps(test["vfeat"], test["afeat"]), test, data["image_size"])
+            assert got == {"iou@0.5": r["iou@0.5"], "auc": r["auc"]}, (kind, s, e)
+    a, b = (cached_baseline(data, "smoke", "ots", s, epochs=2).v_emb.weight for s in (3, 4))
+    assert not torch.equal(a, b)
+    before = sorted(tmp_path.iterdir())
+    with pytest.raises(FileNotFoundError, match="run_baseline"):
+        cached_baseline(data, "smoke", "ots", 5, epochs=2)   # never trained
+    with pytest.raises(ValueError, match="valid"):
+        cached_baseline(data, "smoke", "lvs", 3)
+    assert sorted(tmp_path.iterdir()) == before
+
+
 def test_baselines_give_maps_in_unit_range():
     for kind in ("ots", "attention"):
         net = B.BaselineNet(kind, 8, 6, emb=8)

@@ -10,6 +10,7 @@ import pytest
 import avlib.features
 from avlib.experiments import dsol_calibration as DC
 from avlib.experiments import dsol_data as D
+from avlib.sources import source_hash
 from avlib.world import Cocktail
 
 
@@ -143,6 +144,7 @@ def test_the_long_calibration_benchmark_runs_end_to_end_at_smoke(tmp_path):
     assert set(rep["rows"]) == {"Object-that-sound-style", "Attention-style", "LVS (from the LVS chapter)", "DSOL (ours)",
                                 "DSOL w/o alternating"}
     assert len(rep["claims"]) == 8
+    assert rep["provenance"]["scale"] == "smoke" and rep["provenance"]["avlib_source_hash"] == source_hash()
     for c in rep["claims"]:
         assert c["rule on these seeds"] in ("reproduced", "contradicted", "inconclusive", "not testable")
         assert len(c["diffs"]) == len(sc["seeds"]) and c["mean"] == pytest.approx(np.mean(c["diffs"]))
