@@ -276,9 +276,9 @@ def test_cluster_maps_to_classes_sums_the_assigned_clusters_as_officially():
         T.cluster_maps_to_classes(maps, [1, 0, 1], n_classes=3, reduce="mean")
 
 
-def _tiny_data():
+def _tiny_data(seed=0):
     """A runner's data dict of random features (2 classes, 7×7 maps, 32-pixel images) and the split maker."""
-    g = torch.Generator().manual_seed(0)
+    g = torch.Generator().manual_seed(seed)
 
     def split(n):
         return {"vfeat": torch.randn(n, 8, 7, 7, generator=g), "afeat": torch.randn(n, 6, generator=g),
@@ -303,27 +303,36 @@ def test_runners_accept_a_device(tmp_path, monkeypatch):
 
 def test_a_cached_baseline_is_the_model_run_baseline_trained(tmp_path, monkeypatch):
     """``dsol_cache.cached_baseline`` loads the model behind a ``run_baseline`` call (its maps score what the
-    call reported), picks the seed and length asked for among several cached ones, and trains nothing."""
+    call reported): the seed, length and data asked for among several cached ones, never a file of older code."""
     import avlib.train
     from avlib.experiments import dsol as X
     from avlib.experiments.dsol_cache import cached_baseline
     monkeypatch.setattr(avlib.train, "DEFAULT_CACHE", tmp_path)
     data, _ = _tiny_data()
-    test = data["solo_test"]
+    other, _ = _tiny_data(seed=1)   # other features under another data identity, same seeds and lengths
+    other["identity"] = "world-scale=[0.2, 0.45]"
+
+    def score(d, model):
+        return X.eval_single(model.maps(d["solo_test"]["vfeat"], d["solo_test"]["afeat"]), d["solo_test"], d["image_size"])
+
     for kind in ("ots", "attention"):
-        runs = {(s, e): X.run_baseline(data, "smoke", kind, seed=s, splits=(), epochs=e) for s in (3, 4) for e in (1, 2)}
-        for (s, e), r in runs.items():
-            model = cached_baseline(data, "smoke", kind, s, epochs=e)
-            got = X.eval_single(model.maps(test["vfeat"], test["afeat"]), test, data["image_size"])
-            assert got == {"iou@0.5": r["iou@0.5"], "auc": r["auc"]}, (kind, s, e)
+        for d in (data, other):
+            runs = {(s, e): X.run_baseline(d, "smoke", kind, seed=s, splits=(), epochs=e) for s in (3, 4) for e in (1, 2)}
+            for (s, e), r in runs.items():
+                assert score(d, cached_baseline(d, "smoke", kind, s, epochs=e)) == {"iou@0.5": r["iou@0.5"], "auc": r["auc"]}
     a, b = (cached_baseline(data, "smoke", "ots", s, epochs=2).v_emb.weight for s in (3, 4))
     assert not torch.equal(a, b)
-    before = sorted(tmp_path.iterdir())
+    assert not torch.equal(cached_baseline(other, "smoke", "ots", 4, epochs=2).v_emb.weight, b)
+    # a file of older code (its name is not its config's key under the current source) is never loaded
+    blob = next(blob for blob in (torch.load(p, weights_only=False) for p in sorted(tmp_path.glob("dsol-baseline-ots-*.pt")))
+                if blob["config"]["seed"] == 4 and blob["config"]["epochs"] == 2 and "data_id" not in blob["config"])
+    blob["state_dict"] = {k: torch.zeros_like(v) for k, v in blob["state_dict"].items()}
+    torch.save(blob, tmp_path / "dsol-baseline-ots-0000000000000000.pt")   # same config, sorts first
+    assert torch.equal(cached_baseline(data, "smoke", "ots", 4, epochs=2).v_emb.weight, b)
     with pytest.raises(FileNotFoundError, match="run_baseline"):
         cached_baseline(data, "smoke", "ots", 5, epochs=2)   # never trained
     with pytest.raises(ValueError, match="valid"):
         cached_baseline(data, "smoke", "lvs", 3)
-    assert sorted(tmp_path.iterdir()) == before
 
 
 def test_baselines_give_maps_in_unit_range():
