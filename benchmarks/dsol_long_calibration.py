@@ -3,11 +3,12 @@
     python benchmarks/dsol_long_calibration.py [--scale book] [--epochs N] [--json out.json]
 
 The DSOL chapter bisects the world's object scale until the Object-that-sound-style baseline lands on
-the paper's Table 1 number **at the book's stage-one epochs** (60). Trained on to the chapter's long-run
-length (200), that baseline climbs out of the band (the chapter's *Trained on* section), so the chapter's
+the paper's Table 1 number **at the book's stage-one epochs** (60). Trained on (the chapter's *Trained on*
+section: in doublings, 200 then 400 epochs), that baseline climbs out of the band, so the chapter's
 world is calibrated for its schedule, not for trained-out models. This benchmark runs the same search
 (:func:`avlib.experiments.dsol_calibration.calibrate_world`, baselines only, its own worlds) with the
-baselines trained ``--epochs`` epochs (default: the scale's long-run length), builds the chapter's data
+baselines trained ``--epochs`` epochs (default: the scale's long-run length, the chapter's first doubling and
+the length its report is compared at), builds the chapter's data
 on the world it finds, and trains the rows behind the Table 1, 2 and 5 claims there for that many
 stage-one epochs on the pilot seeds: the three class-agnostic baselines, DSOL, and DSOL without the
 alternating optimisation (stage two as the chapter's, on each). It reports each claim's mean paired
