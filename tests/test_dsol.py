@@ -303,7 +303,7 @@ def test_runners_accept_a_device(tmp_path, monkeypatch):
 
 def test_a_cached_baseline_is_the_model_run_baseline_trained(tmp_path, monkeypatch):
     """``dsol_cache.cached_baseline`` loads the model behind a ``run_baseline`` call (its maps score what the
-    call reported): the seed, length and data asked for among several cached ones, never a file of older code."""
+    call reported): the seed, length and data asked for among several cached ones, never a file of older code; it trains nothing."""
     import avlib.train
     from avlib.experiments import dsol as X
     from avlib.experiments.dsol_cache import cached_baseline
@@ -328,11 +328,13 @@ def test_a_cached_baseline_is_the_model_run_baseline_trained(tmp_path, monkeypat
                 if blob["config"]["seed"] == 4 and blob["config"]["epochs"] == 2 and "data_id" not in blob["config"])
     blob["state_dict"] = {k: torch.zeros_like(v) for k, v in blob["state_dict"].items()}
     torch.save(blob, tmp_path / "dsol-baseline-ots-0000000000000000.pt")   # same config, sorts first
+    before = sorted(tmp_path.iterdir())
     assert torch.equal(cached_baseline(data, "smoke", "ots", 4, epochs=2).v_emb.weight, b)
     with pytest.raises(FileNotFoundError, match="run_baseline"):
         cached_baseline(data, "smoke", "ots", 5, epochs=2)   # never trained
     with pytest.raises(ValueError, match="valid"):
         cached_baseline(data, "smoke", "lvs", 3)
+    assert sorted(tmp_path.iterdir()) == before   # loading trains and writes nothing
 
 
 def test_baselines_give_maps_in_unit_range():
