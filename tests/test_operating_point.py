@@ -6,7 +6,7 @@ import pytest
 
 from avlib import operating_point as op
 from avlib.calibration import CALIBRATIONS, Knob, bisect_knobs, miss
-from avlib.scorecard import Claim, at_bound, difference, headroom, load_results, paired, row, verdict
+from avlib.scorecard import Claim, at_bound, capped, difference, headroom, load_results, paired, row, verdict
 
 
 def test_tolerance_is_the_wider_of_5_points_and_15_percent():
@@ -85,6 +85,30 @@ def test_headroom_needs_room_in_the_claimed_direction():
     # equivalence: both sides at one bound
     assert "both sides" in headroom((99.0, 98.5), F1, "≈") and headroom((99.0, 60.0), F1, "≈") == ""
     assert headroom(None, F1) == "" and headroom((1.0, 2.0), None) == ""
+
+
+def test_a_claim_with_room_but_a_side_at_a_bound_is_decided_and_marked_capped():
+    F1 = (0, 100)
+    # the higher side at the ceiling: decidable (headroom passes), but the difference is capped
+    assert headroom((99.7, 87.1), F1, ">") == ""
+    assert capped((99.7, 87.1), F1, ">") == ("capped: the side the paper says is higher sits at the measure's "
+                                              "ceiling (99.7), so the difference is capped there and can only "
+                                              "understate the effect")
+    # "<" mirrored: the lower side (better) at the floor
+    assert capped((0.02, 0.5), (0, 1), "<").startswith("capped: the side the paper says is lower sits at the measure's floor")
+    # the lower side at the floor of a ">" claim: also capped
+    assert "the side the paper says is lower sits at the measure's floor (1)" in capped((40.0, 1.0), F1, ">")
+    assert "squash the difference toward 0" in capped((99.0, 60.0), F1, "≈")
+    # neither side at a bound, or nothing to read: no mark
+    assert capped((96.9, 50.0), F1, ">") == "" and capped(None, F1) == "" and capped((99.7, 1.0), None) == ""
+    r = row(Claim("the Prod step filters silent objects", "Table 5", difference([99.6, 99.8, 99.7], [87.0, 87.2, 87.1]),
+                  unit="NSA", bounds=F1, caveat="a caveat"))
+    assert r["verdict"] == "reproduced" and r["capped"] is True
+    assert r["note"].startswith("capped: the side the paper says is higher") and r["note"].endswith("; a caveat")
+    # a claim without room reads not testable and is not also marked capped
+    stuck = row(Claim("x", "s", difference([98.0, 98.5, 98.2], [99.0, 99.5, 99.2]), bounds=F1))
+    assert stuck["verdict"] == "not testable" and stuck["capped"] is False and "capped" not in stuck["note"]
+    assert row(Claim("y", "s", [1.0, 2.0, 3.0]))["capped"] is False
 
 
 def test_a_claim_without_room_is_not_testable_and_keeps_its_numbers():
