@@ -15,9 +15,7 @@ same way in every chapter (:data:`RULE`):
 - **not testable** — no measurement, with the reason; or no room to move (:func:`headroom`): the
   side the paper says is lower already sits within :data:`ROOM` of the measure's ceiling, or the
   side it says is higher within :data:`ROOM` of its floor (for ``≈``: both sides at one bound), so
-  the difference is squashed and cannot decide the claim. A claim that has room to move but a side
-  at a bound (e.g. the higher side at the ceiling) is decided as usual and marked *capped*
-  (:func:`capped`): its difference can only understate the effect.
+  the difference is squashed and cannot decide the claim.
 
 :func:`scorecard` turns a list of claims into the table each chapter shows (with the
 effect size against the paper's, ours / paper's with its interval, where the paper gives one, and
@@ -45,9 +43,7 @@ RULE = ("A claim is *reproduced* when the paired mean difference over seeds has 
         "other side, and *inconclusive* when it includes 0. An equivalence claim (≈) is reproduced when the "
         "whole interval lies within its stated margin. *Not testable* claims give the reason: no measurement, "
         "or no room to move (the side the paper says is lower sits within 3 % of the measure's ceiling, or the "
-        "side it says is higher within 3 % of its floor). A claim with room to move but one side at a bound is "
-        "decided as usual and marked *capped*: its difference cannot grow past the bound, so its size can only "
-        "understate the effect.")
+        "side it says is higher within 3 % of its floor).")
 #: a measure within this fraction of its range from a bound has no room to move (ceiling / floor)
 ROOM = 0.03
 COLOURS = {"reproduced": "#1b7837", "contradicted": "#b2182b", "inconclusive": "#8c6d1f",
@@ -241,26 +237,6 @@ def headroom(levels, bounds, direction: str = ">") -> str:
     return ""
 
 
-def capped(levels, bounds, direction: str = ">") -> str:
-    """The mark of a claim that has room to move (:func:`headroom` is ``""``) yet has a side at a bound
-    (``""`` when neither side is): for ``">"`` the higher side at the ceiling or the lower at the floor
-    (``"<"`` mirrors it), so the difference is capped and can only understate the effect; for ``"≈"`` one
-    side at a bound, which can squash the difference toward 0. ``levels = (better, worse)`` as in
-    :func:`headroom`."""
-    if levels is None or bounds is None:
-        return ""
-    names = {">": ("the side the paper says is higher", "the side the paper says is lower"),
-             "<": ("the side the paper says is lower", "the side the paper says is higher"),
-             "≈": ("one side", "the other side")}[direction]
-    at = [(who, float(v), at_bound(float(v), bounds)) for who, v in zip(names, levels)]
-    parts = [f"{who} sits at the measure's {b} ({v:.3g})" for who, v, b in at if b]
-    if not parts:
-        return ""
-    effect = ("which can squash the difference toward 0" if direction == "≈" else
-              "so the difference is capped there and can only understate the effect")
-    return f"capped: {' and '.join(parts)}, {effect}"
-
-
 def difference(better, worse, scale: float = 1.0) -> pd.Series:
     """Per-seed ``scale · (better − worse)`` of two aligned per-seed arrays, with the two sides' means
     in ``attrs["levels"]`` (what :class:`Claim` reads to check :func:`headroom`)."""
@@ -324,17 +300,16 @@ def paired(df: pd.DataFrame, better: dict, worse: dict, value: str = "test", by:
 def row(c: Claim) -> dict:
     """One claim as a scorecard row (JSON-able)."""
     stuck = "" if c.diffs is None else headroom(c.levels, c.bounds, c.direction)
-    cap = "" if c.diffs is None or stuck else capped(c.levels, c.bounds, c.direction)
     v = "not testable" if stuck else verdict(c.diffs, c.direction, c.margin)
     own = c.note if v != "reproduced" else ""
-    note = c.reason if c.diffs is None else "; ".join(t for t in (stuck, cap, own, c.caveat) if t)
+    note = c.reason if c.diffs is None else "; ".join(t for t in (stuck, own, c.caveat) if t)
     out = {"claim": c.claim, "section": c.section, "direction": c.direction, "unit": c.unit,
            "paper": c.paper, "source": c.source, "no_paper": c.no_paper, "margin": c.margin, "data": c.data,
            "verdict": v,
            "n_seeds": 0 if c.diffs is None else len(c.diffs), "diffs": c.diffs,
            "mean": None, "ci_low": None, "ci_high": None, "effect_vs_paper": None,
            "levels": None if c.levels is None else [float(x) for x in c.levels],
-           "bounds": None if c.bounds is None else [float(x) for x in c.bounds], "capped": bool(cap), "note": note}
+           "bounds": None if c.bounds is None else [float(x) for x in c.bounds], "note": note}
     out.update(EMPTY)
     if c.diffs is not None:
         m, lo, hi = interval(c.diffs)

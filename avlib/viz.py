@@ -225,8 +225,7 @@ def forest_values(r) -> tuple[str, float, float, float] | None:
 
 def forest_plot(rows, group: str = "paper", colours=None, label_chars: int = 46, row_height: float = 0.24):
     """Every claim as one row: its effect on the scale of :func:`forest_values` with the 95 % interval,
-    coloured by verdict, grouped by ``group``; intervals beyond a panel's limits end in an arrow; a claim
-    marked capped (a side at a bound, :func:`avlib.scorecard.capped`) ends its label in ``‡``.
+    coloured by verdict, grouped by ``group``; intervals beyond a panel's limits end in an arrow.
     ``rows``: a DataFrame of scorecard rows (``load_results``). Returns the figure."""
     from matplotlib.lines import Line2D
     colours = colours or {}
@@ -238,7 +237,7 @@ def forest_plot(rows, group: str = "paper", colours=None, label_chars: int = 46,
         for _, r in sub.iterrows():
             items.append((r, forest_values(r)))
             text = r["claim"] if len(r["claim"]) <= label_chars else r["claim"][:label_chars - 1] + "…"
-            labels.append(text + (" ‡" if r.get("capped") is True else ""))
+            labels.append(text)
     fig, axes = plt.subplots(1, 3, figsize=(8.0, 0.6 + row_height * len(items)), sharey=True,
                              gridspec_kw={"width_ratios": (1.2, 1.0, 0.8)})
     for ax, (name, (title, lim, refs)) in zip(axes, FOREST_PANELS.items()):
@@ -274,9 +273,7 @@ def forest_plot(rows, group: str = "paper", colours=None, label_chars: int = 46,
     axes[0].set_ylim(len(items) - 0.5, -0.5)
     handles = [Line2D([], [], color=colours.get(v, "k"), marker=marks[v], lw=1.6, label=v)
                for v in ("reproduced", "contradicted", "inconclusive")]
-    if "capped" in rows and (rows["capped"] == True).any():   # noqa: E712 (NaN where a row has no such field)
-        handles.append(Line2D([], [], ls="none", label="‡ capped: a side at a bound"))
-    fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=MIN_FONT, frameon=False,
+    fig.legend(handles=handles, loc="upper center", ncol=3, fontsize=MIN_FONT, frameon=False,
                bbox_to_anchor=(0.6, 1.0))
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
     return fig

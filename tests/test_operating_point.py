@@ -2,11 +2,13 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from avlib import operating_point as op
 from avlib.calibration import CALIBRATIONS, Knob, bisect_knobs, miss
-from avlib.scorecard import Claim, at_bound, capped, difference, headroom, load_results, paired, row, verdict
+from avlib.scorecard import (Claim, at_bound, difference, headroom, load_results, paired, records, row,
+                             scorecard, verdict)
 
 
 def test_tolerance_is_the_wider_of_5_points_and_15_percent():
@@ -88,6 +90,7 @@ def test_headroom_needs_room_in_the_claimed_direction():
 
 
 def test_a_claim_with_room_but_a_side_at_a_bound_is_decided_and_marked_capped():
+    from avlib.bounds import capped, mark_capped
     F1 = (0, 100)
     # the higher side at the ceiling: decidable (headroom passes), but the difference is capped
     assert headroom((99.7, 87.1), F1, ">") == ""
@@ -99,16 +102,21 @@ def test_a_claim_with_room_but_a_side_at_a_bound_is_decided_and_marked_capped():
     # the lower side at the floor of a ">" claim: also capped
     assert "the side the paper says is lower sits at the measure's floor (1)" in capped((40.0, 1.0), F1, ">")
     assert "squash the difference toward 0" in capped((99.0, 60.0), F1, "≈")
-    # neither side at a bound, or nothing to read: no mark
-    assert capped((96.9, 50.0), F1, ">") == "" and capped(None, F1) == "" and capped((99.7, 1.0), None) == ""
-    r = row(Claim("the Prod step filters silent objects", "Table 5", difference([99.6, 99.8, 99.7], [87.0, 87.2, 87.1]),
-                  unit="NSA", bounds=F1, caveat="a caveat"))
-    assert r["verdict"] == "reproduced" and r["capped"] is True
-    assert r["note"].startswith("capped: the side the paper says is higher") and r["note"].endswith("; a caveat")
-    # a claim without room reads not testable and is not also marked capped
-    stuck = row(Claim("x", "s", difference([98.0, 98.5, 98.2], [99.0, 99.5, 99.2]), bounds=F1))
-    assert stuck["verdict"] == "not testable" and stuck["capped"] is False and "capped" not in stuck["note"]
-    assert row(Claim("y", "s", [1.0, 2.0, 3.0]))["capped"] is False
+    # neither side at a bound, no room at all (the rule's not testable), or nothing to read: no mark
+    assert capped((96.9, 50.0), F1, ">") == "" and capped((98.0, 99.0), F1, ">") == ""
+    assert capped(None, F1) == "" and capped([99.7, 1.0], float("nan")) == ""
+    # on scorecard rows, as the dashboard reads them back from the results files (lists, None)
+    rows = pd.DataFrame(records(scorecard([
+        Claim("the Prod step filters silent objects", "Table 5", difference([99.6, 99.8, 99.7], [87.0, 87.2, 87.1]),
+              unit="NSA", bounds=F1, caveat="a caveat"),
+        Claim("stuck", "s", difference([98.0, 98.5, 98.2], [99.0, 99.5, 99.2]), bounds=F1),
+        Claim("free", "s", [1.0, 2.0, 3.0])])))
+    marked = mark_capped(rows)
+    assert marked["capped"].tolist() == [True, False, False]
+    assert marked.verdict[0] == "reproduced" and marked.note[0].startswith("capped: the side the paper says is higher")
+    assert marked.note[0].endswith("; a caveat")
+    assert marked.verdict[1] == "not testable" and "capped" not in marked.note[1] and marked.note[2] == ""
+    assert "capped" not in rows                                          # the input table is left as it was
 
 
 def test_a_claim_without_room_is_not_testable_and_keeps_its_numbers():

@@ -42,10 +42,3 @@ def test_forest_values_put_each_claim_on_its_scale():
     assert v[3][:2] == ("equivalence", pytest.approx(0.5)) and v[4] is None
     fig = forest_plot(rows.assign(paper=["A", "A", "B", "B", "B"]))
     assert len(fig.axes) == 3 and fig.get_figwidth() <= 8.0
-    assert not any("‡" in t.get_text() for t in fig.axes[0].get_yticklabels())   # nothing capped, no mark
-    assert len(fig.legends[0].get_texts()) == 3
-    capped = rows.assign(paper="A", capped=[True, False, False, False, False])
-    fig = forest_plot(capped)
-    ticks = [t.get_text() for t in fig.axes[0].get_yticklabels()]
-    assert "ratio ‡" in ticks and "std" in ticks
-    assert fig.legends[0].get_texts()[-1].get_text() == "‡ capped: a side at a bound"
