@@ -24,8 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 #: not results: the provenance (code identity, dates, times, memory) and cache bookkeeping
 VOLATILE = {"provenance", "cached"}
-#: glued values that are timings, not results
-TIMINGS = {"world_rate"}
+#: glued values that are timings, or how many models this execution trained (cache bookkeeping), not results
+TIMINGS = {"world_rate", "ex5_rate_1", "ex5_rate_n", "ex5_speedup", "run_minutes", "psp_confirm_minutes",
+           "dsol_seed_minutes", "psp_confirm_trained", "dsol_confirm_trained"}
 
 
 def glued(nb_path: Path) -> dict:
