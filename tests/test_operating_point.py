@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from avlib import operating_point as op
+from avlib.bounds import capped, mark_capped
 from avlib.calibration import CALIBRATIONS, Knob, bisect_knobs, miss
 from avlib.scorecard import (Claim, at_bound, difference, headroom, load_results, paired, records, row,
                              scorecard, verdict)
@@ -90,7 +91,6 @@ def test_headroom_needs_room_in_the_claimed_direction():
 
 
 def test_a_claim_with_room_but_a_side_at_a_bound_is_decided_and_marked_capped():
-    from avlib.bounds import capped, mark_capped
     F1 = (0, 100)
     # the higher side at the ceiling: decidable (headroom passes), but the difference is capped
     assert headroom((99.7, 87.1), F1, ">") == ""
